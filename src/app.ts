@@ -1,0 +1,110 @@
+import { fileURLToPath } from 'node:url';
+import cookieParser from 'cookie-parser';
+import express, { type RequestHandler } from 'express';
+
+import { Authentication } from './auth/authentication.js';
+import { LoginController } from './auth/login-controller.js';
+import { LogoutController } from './auth/logout-controller.js';
+import { createPassport, type Passport } from './auth/passport-setup.js';
+import { PasswordHasher } from './auth/passwords.js';
+import { RegistrationController } from './auth/registration-controller.js';
+import { UserStore } from './auth/users.sql.js';
+import type { Config } from './config.js';
+import type { Pool } from './db/pool.js';
+import { healthCheck } from './health/health-controller.js';
+import { showHome } from './home/home-controller.js';
+import { createCsrf, type Csrf } from './http/csrf.js';
+import { errorHandler, notFound } from './http/error-handler.js';
+import { requestLogger } from './http/request-logger.js';
+import { securityHeaders } from './http/security-headers.js';
+import type { Logger } from './logger.js';
+import { SessionEnding } from './sessions/session-ending.js';
+import { enforceSessionLifetime } from './sessions/session-lifetime.js';
+import { createSessionMiddleware, sessionCookieName } from './sessions/session-middleware.js';
+import { SessionStore } from './sessions/session-store.js';
+
+const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
+const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
+
+export interface AppDeps {
+  config: Config;
+  pool: Pool;
+  logger: Logger;
+  /** Newest first. */
+  sessionSecrets: string[];
+  csrfSecret: string;
+}
+
+export interface Application {
+  app: express.Express;
+  /** The one session middleware instance, for the socket layer's handshake. */
+  sessionMiddleware: RequestHandler;
+  passport: Passport;
+  ending: SessionEnding;
+}
+
+/** What every page template can use: the signed-in user and a CSRF token, computed only when rendered. */
+function pageLocals(csrf: Csrf): RequestHandler {
+  return (req, res, next) => {
+    res.locals.currentUser = () => req.user;
+    res.locals.csrfToken = () => csrf.token(req, res);
+    next();
+  };
+}
+
+/** Dynamic answers carry session-bound data and CSRF tokens: never stored by any cache. */
+const noStore: RequestHandler = (_req, res, next) => {
+  res.set('Cache-Control', 'no-store');
+  next();
+};
+
+export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: AppDeps): Application {
+  const cookieName = sessionCookieName(config.https);
+  const store = new SessionStore(pool, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
+  const sessionMiddleware = createSessionMiddleware({ store, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
+  const ending = new SessionEnding(pool);
+  const users = new UserStore(pool);
+  const hasher = new PasswordHasher(config.bcryptCost, config.passwordPepper);
+  const passport = createPassport({ users, hasher });
+  const csrf = createCsrf({ secret: csrfSecret, appOrigin: config.appOrigin, https: config.https, exemptPrefix: '/api/auth/' });
+  const auth = new Authentication({ passport, csrf, ending, cookieName, https: config.https, absoluteMs: config.sessionAbsoluteMs });
+  const registration = new RegistrationController({ auth, users, hasher });
+  const login = new LoginController(auth);
+  const logout = new LogoutController({ auth, ending });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.set('views', VIEWS_DIR);
+  app.set('view engine', 'ejs');
+
+  app.use(securityHeaders({ https: config.https }));
+  app.use(requestLogger(logger));
+  // Static files and the health check come before the session: they never create or read one.
+  app.use('/public', express.static(PUBLIC_DIR, { index: false, maxAge: '1h', fallthrough: true }));
+  app.get('/health', healthCheck(pool));
+
+  app.use(noStore);
+  app.use(cookieParser());
+  app.use(pageLocals(csrf));
+  app.use(express.json({ limit: '100kb' }));
+  app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 100 }));
+  app.use(sessionMiddleware);
+  app.use(passport.initialize());
+  app.use(passport.session());
+  app.use(enforceSessionLifetime({ ending, cookieName, https: config.https }));
+  app.use(csrf.protect);
+
+  app.get('/', showHome);
+  app.get('/csrf-token', (req, res) => void res.json({ csrfToken: csrf.token(req, res) }));
+  app.get('/register', registration.show);
+  app.post('/register', registration.submit);
+  app.get('/login', login.show);
+  app.post('/login', login.submit);
+  app.post('/logout', logout.submit);
+
+  app.use(notFound);
+  app.use(errorHandler(logger));
+
+  return { app, sessionMiddleware, passport, ending };
+}

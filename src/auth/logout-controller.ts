@@ -1,0 +1,18 @@
+import type { Request, Response } from 'express';
+import { wantsJson } from '../http/negotiation.js';
+import type { SessionEnding } from '../sessions/session-ending.js';
+import type { Authentication } from './authentication.js';
+
+/** POST /logout: this session, or with everywhere=1 every session of the user. Anonymous: same answer. */
+export class LogoutController {
+  constructor(private readonly deps: { auth: Authentication; ending: SessionEnding }) {}
+
+  submit = async (req: Request, res: Response) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const everywhere = body.everywhere === '1' || body.everywhere === 1 || body.everywhere === true;
+    if (req.user && everywhere) await this.deps.ending.endAllForUser(req.user.id, 'logout_everywhere', req.sessionID);
+    await this.deps.auth.terminateSession(req, res, everywhere ? 'logout_everywhere' : 'logout');
+    if (wantsJson(req)) return res.status(204).end();
+    res.redirect(303, '/');
+  };
+}

@@ -1,0 +1,34 @@
+import passportModule from 'passport';
+import { Strategy as LocalStrategy } from 'passport-local';
+import type { SessionUser } from '../types.js';
+import type { PasswordHasher } from './passwords.js';
+import type { UserStore } from './users.sql.js';
+
+export type Passport = InstanceType<typeof passportModule.Authenticator>;
+
+/**
+ * A Passport instance of our own (not the global singleton), so several apps can live in one
+ * process (tests). The session keeps the small SessionUser, so no query is needed per request.
+ */
+export function createPassport(deps: { users: UserStore; hasher: PasswordHasher }): Passport {
+  const passport = new passportModule.Authenticator();
+
+  passport.use(
+    new LocalStrategy({ usernameField: 'login', passwordField: 'password', passReqToCallback: true }, (_req, login, password, done) => {
+      (async () => {
+        const found = await deps.users.findForSignIn(login);
+        // An unknown login still costs one bcrypt comparison: timing does not tell who exists.
+        if (!found) return deps.hasher.verifyNothing(password);
+        return (await deps.hasher.verify(password, found.passwordHash)) && found.user;
+      })().then((user) => done(null, user || false), done);
+    }),
+  );
+
+  passport.serializeUser((user, done) => {
+    const { id, login, name, email, roles } = user;
+    done(null, { id, login, name, email, roles } satisfies SessionUser);
+  });
+  passport.deserializeUser((stored: SessionUser, done) => done(null, stored));
+
+  return passport;
+}

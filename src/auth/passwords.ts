@@ -1,0 +1,39 @@
+import { createHmac } from 'node:crypto';
+import bcrypt from 'bcrypt';
+
+/**
+ * bcrypt reads at most 72 bytes and stops at a NUL byte. Every password is first reduced to an
+ * HMAC-SHA-256 (keyed with the optional server-side pepper), base64-encoded: 44 ASCII bytes, so all of
+ * a password counts, however long or whatever its script.
+ */
+const DEFAULT_PEPPER = 'express-auth-chat/password-prehash/v1';
+
+export class PasswordHasher {
+  /** Compared against when the login is unknown, so that costs one bcrypt comparison as well. */
+  private dummyHash: Promise<string>;
+
+  constructor(
+    private readonly cost: number,
+    private readonly pepper: string = DEFAULT_PEPPER,
+  ) {
+    this.dummyHash = bcrypt.hash(this.prehash('not a real password'), cost);
+  }
+
+  private prehash(password: string): string {
+    return createHmac('sha256', this.pepper).update(password.normalize('NFC'), 'utf8').digest('base64');
+  }
+
+  hash(password: string): Promise<string> {
+    return bcrypt.hash(this.prehash(password), this.cost);
+  }
+
+  verify(password: string, hash: string): Promise<boolean> {
+    return bcrypt.compare(this.prehash(password), hash);
+  }
+
+  /** Spends the same time as a real comparison and always fails. */
+  async verifyNothing(password: string): Promise<false> {
+    await bcrypt.compare(this.prehash(password), await this.dummyHash);
+    return false;
+  }
+}

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { InvalidInput } from '../http/errors.js';
+import { isCommonPassword } from './common-passwords.js';
+
+/** The rules the forms enforce. Inputs come from forms or JSON, so anything may arrive: arrays, objects, NUL. */
+
+// C0 and C1 control characters (NUL, escape, DEL, ...) have no place in any field.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const length = (s: string) => [...s].length; // code points, so any script counts fairly
+
+const text = (label: string) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? `${label} is required.` : `${label} must be text.`) })
+    .refine((s) => !CONTROL.test(s), `${label} contains characters that are not allowed.`);
+
+export const loginName = text('Login')
+  .transform((s) => s.trim().toLowerCase())
+  .refine((s) => length(s) >= 3 && length(s) <= 32, 'Login must be 3 to 32 characters.')
+  .refine((s) => /^[a-z0-9_.-]*$/.test(s), 'Login may contain only letters a-z, digits, and _ . -');
+
+export const email = text('Email')
+  .transform((s) => s.trim())
+  .refine((s) => s.length <= 254 && z.email().safeParse(s).success, 'Enter a valid email address.');
+
+export const displayName = text('Name')
+  .transform((s) => s.trim())
+  .refine((s) => length(s) <= 64, 'Name must be at most 64 characters.');
+
+export const newPassword = text('Password')
+  .refine((s) => length(s.normalize('NFC')) >= 8, 'Password must be at least 8 characters.')
+  .refine((s) => length(s.normalize('NFC')) <= 128, 'Password must be at most 128 characters.')
+  .refine((s) => !isCommonPassword(s), 'This password is too common. Choose one that is harder to guess.');
+
+/** A path on this site: starts with one slash, no scheme, no host, no backslash tricks. */
+export function safeReturnTo(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 2048 || CONTROL.test(value)) return undefined;
+  if (!value.startsWith('/') || value.startsWith('//') || value.includes('\\')) return undefined;
+  try {
+    const url = new URL(value, 'http://self.invalid');
+    return url.origin === 'http://self.invalid' ? url.pathname + url.search + url.hash : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const registration = z.object({
+  login: loginName,
+  email,
+  name: displayName.optional(),
+  password: newPassword,
+});
+
+const signIn = z.object({
+  login: text('Login')
+    .transform((s) => s.trim())
+    .refine((s) => s.length >= 1 && s.length <= 254, 'Enter your login or email.'),
+  // Existing passwords are checked as they are; only an absurd length is refused outright.
+  password: text('Password').refine((s) => s.length >= 1 && s.length <= 1024, 'Enter your password.'),
+});
+
+export type Registration = { login: string; email: string; name: string; password: string };
+export type SignIn = z.infer<typeof signIn>;
+
+function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const fields: Record<string, string> = {};
+  for (const issue of result.error.issues) {
+    const key = String(issue.path[0] ?? 'form');
+    fields[key] ??= issue.message;
+  }
+  throw new InvalidInput(fields);
+}
+
+export function parseRegistration(body: unknown): Registration {
+  const data = parse(registration, body);
+  return { ...data, name: data.name || data.login };
+}
+
+export function parseSignIn(body: unknown): SignIn {
+  return parse(signIn, body);
+}

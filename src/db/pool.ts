@@ -1,0 +1,64 @@
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+// int8 (bigint ids, counts) as JS numbers: ids stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export function createPool(connectionString: string, options: { max: number; logger: Logger; applicationName?: string }): Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max,
+    connectionTimeoutMillis: 3000,
+    idleTimeoutMillis: 30_000,
+    // A hung query must not hold a request (or shutdown) forever.
+    statement_timeout: 15_000,
+    application_name: options.applicationName ?? 'express-auth-chat',
+  });
+  // Without this listener an idle client losing its connection (database restart) kills the process.
+  pool.on('error', (err) => options.logger.warn({ err: describeDbError(err) }, 'idle database connection lost'));
+  return pool;
+}
+
+/** Connection-level failures: the database is down or unreachable, not a bad query. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (/^(08|57P|53)/.test(code)) return true; // connection exception, admin shutdown, insufficient resources
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN'].includes(code)) return true;
+  const message = typeof e.message === 'string' ? e.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED|Connection ended unexpectedly/i.test(
+    message,
+  );
+}
+
+/** What a log line may carry about a database error: never the query text or parameters. */
+export function describeDbError(err: unknown): { code?: string; message: string } {
+  const e = err as { code?: unknown; message?: unknown };
+  return { ...(typeof e?.code === 'string' ? { code: e.code } : {}), message: typeof e?.message === 'string' ? e.message : String(err) };
+}
+
+/** Runs fn in one transaction: all of its writes land, or none do. */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  // A checked-out client that loses its connection emits 'error'; unhandled, that would crash.
+  const onError = () => {};
+  client.on('error', onError);
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    broken = isDatabaseUnavailable(err);
+    if (!broken) await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken ? true : undefined);
+  }
+}

@@ -1,0 +1,53 @@
+import { doubleCsrf } from 'csrf-csrf';
+import type { Request, RequestHandler, Response } from 'express';
+import { CsrfFailed } from './errors.js';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface Csrf {
+  /** Refuses state-changing requests from other sites or without a valid token. */
+  protect: RequestHandler;
+  /** The token for this request's page or script; `rotate` after sign-in and sign-out. */
+  token(req: Request, res: Response, options?: { rotate?: boolean }): string;
+}
+
+/** A request that shows it comes from another site, whatever token it carries. */
+export function isCrossSite(req: Request, appOrigin: string): boolean {
+  const origin = req.get('origin');
+  if (origin !== undefined && origin !== appOrigin) return true;
+  return req.get('sec-fetch-site') === 'cross-site';
+}
+
+/**
+ * Signed double-submit cookie (csrf-csrf): works before sign-in without storing anything, so an
+ * anonymous visitor gets no session row. The token is bound to the session id once signed in, so it
+ * changes at sign-in and sign-out.
+ */
+export function createCsrf(options: { secret: string; appOrigin: string; https: boolean; exemptPrefix: string }): Csrf {
+  const { generateCsrfToken, validateRequest } = doubleCsrf({
+    getSecret: () => options.secret,
+    getSessionIdentifier: (req) => (req.user ? req.sessionID : 'anonymous'),
+    cookieName: options.https ? '__Host-csrf' : 'csrf',
+    cookieOptions: { sameSite: 'lax', path: '/', secure: options.https, httpOnly: true },
+    getCsrfTokenFromRequest: (req) => {
+      const header = req.get('x-csrf-token');
+      if (header) return header;
+      const field = (req.body as Record<string, unknown> | undefined)?._csrf;
+      return typeof field === 'string' ? field : undefined;
+    },
+  });
+
+  return {
+    protect(req, _res, next) {
+      if (SAFE_METHODS.has(req.method)) return next();
+      if (isCrossSite(req, options.appOrigin)) return next(new CsrfFailed());
+      // The token API takes JSON only and sets no ambient credentials a form could ride on.
+      if (req.path.startsWith(options.exemptPrefix)) return next();
+      if (!validateRequest(req)) return next(new CsrfFailed());
+      next();
+    },
+    token(req, res, { rotate = false } = {}) {
+      return generateCsrfToken(req, res, { overwrite: rotate });
+    },
+  };
+}

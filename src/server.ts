@@ -1,0 +1,102 @@
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
+import { readOrCreateSecret } from './data-dir.js';
+import { openDatabase, type Database } from './db/database.js';
+import { createLogger, type Logger } from './logger.js';
+import { startSessionSweeper } from './sessions/session-sweeper.js';
+
+/** The only file that listens. Everything it starts, it also stops. */
+
+export interface RunningServer {
+  url: string;
+  stop(reason: string): Promise<void>;
+}
+
+export async function startWebServer(config: Config, logger: Logger, db: Database): Promise<RunningServer> {
+  const sessionSecrets = config.sessionSecrets ?? [await readOrCreateSecret(config.dataDir, 'session-secret')];
+  const csrfSecret = createHmac('sha256', sessionSecrets[0]!).update('csrf-token-secret').digest('base64url');
+
+  const server = http.createServer();
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  if (config.appOriginDefaulted) config = { ...config, appOrigin: `http://localhost:${port}` };
+
+  const { app, ending } = createApp({ config, pool: db.pool, logger, sessionSecrets, csrfSecret });
+  server.on('request', app);
+  const sweeper = startSessionSweeper(ending, logger);
+
+  return {
+    url: config.appOrigin,
+    async stop(reason) {
+      logger.info({ reason }, 'shutting down: no new connections, finishing requests under way');
+      sweeper.stop();
+      const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      force.unref();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      clearTimeout(force);
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  loadDotEnv();
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    logger.fatal({ err }, 'unhandled rejection');
+    process.exit(1);
+  });
+
+  let db: Database;
+  try {
+    db = await openDatabase(config, logger);
+  } catch (err) {
+    logger.fatal({ err: String((err as Error)?.message ?? err) }, 'could not open the database');
+    process.exit(1);
+  }
+  const web = await startWebServer(config, logger, db);
+  logger.info({ url: web.url, embeddedDatabase: db.embedded }, 'ready');
+  console.log(`Serving ${web.url} (listening on ${config.host}:${config.port === 0 ? new URL(web.url).port : config.port})`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    // Whatever hangs, the process is gone well inside the 10 s a supervisor waits.
+    setTimeout(() => {
+      logger.warn('shutdown took too long; exiting');
+      process.exit(0);
+    }, config.shutdownTimeoutMs + 1500).unref();
+    await web.stop(signal);
+    await db.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await main();
+}

@@ -1,0 +1,26 @@
+import session from 'express-session';
+import type { RequestHandler } from 'express';
+import type { SessionStore } from './session-store.js';
+
+export function sessionCookieName(https: boolean): string {
+  // __Host- pins the cookie to this exact origin over https (no Domain, Path=/, Secure).
+  return https ? '__Host-sid' : 'sid';
+}
+
+/**
+ * The one session middleware instance: Express uses it, and the socket layer is handed the very
+ * same one so both see the same session.
+ */
+export function createSessionMiddleware(options: { store: SessionStore; secrets: string[]; https: boolean; idleMs: number }): RequestHandler {
+  return session({
+    name: sessionCookieName(options.https),
+    secret: options.secrets,
+    store: options.store,
+    resave: false,
+    // Anonymous visitors get no row (and no cookie) until they sign in.
+    saveUninitialized: false,
+    // The cookie's idle deadline moves with each request; the row follows at most once a minute.
+    rolling: true,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: options.https, path: '/', maxAge: options.idleMs },
+  });
+}

@@ -1,0 +1,27 @@
+import 'express-session';
+
+/** What a signed-in session carries: enough to render pages without a query per request. Nothing secret. */
+export interface SessionUser {
+  id: number;
+  login: string;
+  name: string;
+  email: string;
+  roles: string[];
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    passport?: { user?: SessionUser };
+    /** ms since epoch: sign-in time, and the hard end of the session (SESSION_ABSOLUTE_HOURS). */
+    startedAt?: number;
+    absoluteExpiresAt?: number;
+  }
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+    interface User extends SessionUser {}
+  }
+}
