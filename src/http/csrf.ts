@@ -37,6 +37,9 @@ export function createCsrf(options: { secret: string; appOrigin: string; https: 
     },
   });
 
+  // One token per response: a page asking twice (meta tag and form) must not mint two.
+  const issued = new WeakMap<Request, string>();
+
   return {
     protect(req, _res, next) {
       if (SAFE_METHODS.has(req.method)) return next();
@@ -47,7 +50,11 @@ export function createCsrf(options: { secret: string; appOrigin: string; https: 
       next();
     },
     token(req, res, { rotate = false } = {}) {
-      return generateCsrfToken(req, res, { overwrite: rotate });
+      const existing = issued.get(req);
+      if (existing && !rotate) return existing;
+      const token = generateCsrfToken(req, res, { overwrite: rotate });
+      issued.set(req, token);
+      return token;
     },
   };
 }

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Client, registeredBrowser, registeredScript } from './support/client.js';
+import { startTestApp, type TestApp } from './support/test-app.js';
+
+let app: TestApp;
+before(async () => (app = await startTestApp({ env: { SESSION_IDLE_MINUTES: '30', SESSION_ABSOLUTE_HOURS: '2' } })));
+after(() => app.close());
+
+const sessionRows = async (userId?: number) =>
+  (
+    await app.db.query(
+      userId === undefined ? 'SELECT sid, expire, user_id, sess FROM express_sessions' : 'SELECT sid, expire, user_id, sess FROM express_sessions WHERE user_id = $1',
+      userId === undefined ? [] : [userId],
+    )
+  ).rows;
+
+const isSignedIn = async (client: Client) => (await client.get('/', { accept: 'text/html' })).text.includes('Signed in as');
+
+describe('anonymous visitors', () => {
+  test('pages, the CSRF token and failed sign-ins create no session row and no session cookie', async () => {
+    const before = (await sessionRows()).length;
+    const browser = new Client(app.url);
+    for (const path of ['/', '/login', '/register', '/csrf-token', '/health', '/nowhere']) {
+      const reply = await browser.get(path);
+      assert.ok(!reply.setCookies.some((c) => c.startsWith('sid=')), path);
+    }
+    await browser.postForm('/login', { login: 'nobody_at_all', password: 'whatever it is' });
+    assert.equal((await sessionRows()).length, before);
+    assert.equal(browser.cookies.get('sid'), undefined);
+  });
+
+  test('the anonymous home page links to sign in and register and shows no user data', async () => {
+    const reply = await new Client(app.url).get('/');
+    assert.equal(reply.status, 200);
+    assert.match(reply.text, /href="\/login"/);
+    assert.match(reply.text, /href="\/register"/);
+    assert.doesNotMatch(reply.text, /Signed in as/);
+  });
+});
+
+describe('the session row', () => {
+  test('is found by user through the user_id column, holds no password hash, and expires after the idle time', async () => {
+    const { client, id } = await registeredScript(app.url);
+    const rows = await sessionRows(id);
+    assert.equal(rows.length, 1);
+    assert.doesNotMatch(JSON.stringify(rows[0].sess), /\$2[aby]\$/);
+    const idleMs = new Date(rows[0].expire).getTime() - Date.now();
+    assert.ok(idleMs > 29 * 60_000 && idleMs <= 30 * 60_000 + 1000, `expire in ${idleMs} ms`);
+    assert.ok(await isSignedIn(client));
+  });
+
+  test('is written at most once a minute by ordinary requests (touch is throttled)', async () => {
+    const { client, id } = await registeredScript(app.url);
+    await app.db.query("UPDATE express_sessions SET expire = expire - interval '30 seconds' WHERE user_id = $1", [id]);
+    const before = (await sessionRows(id))[0].expire.getTime();
+    for (let i = 0; i < 3; i++) await client.get('/');
+    assert.equal((await sessionRows(id))[0].expire.getTime(), before, 'a touch 30 s after the last write is skipped');
+    await app.db.query("UPDATE express_sessions SET expire = expire - interval '2 minutes' WHERE user_id = $1", [id]);
+    await client.get('/');
+    const after = (await sessionRows(id))[0].expire.getTime();
+    assert.ok(after > before, 'a touch more than a minute after the last write moves the expiry');
+  });
+
+  test('a session idle past its expiry is anonymous and its cookie is cleared', async () => {
+    const { client, id } = await registeredScript(app.url);
+    await app.db.query("UPDATE express_sessions SET expire = now() - interval '1 second' WHERE user_id = $1", [id]);
+    const reply = await client.get('/');
+    assert.equal(reply.status, 200);
+    assert.ok(reply.setCookies.some((c) => /^sid=;/.test(c)), 'cookie cleared');
+    assert.equal(await isSignedIn(client), false);
+  });
+
+  test('a session past its absolute lifetime ends even when active', async () => {
+    const { client, id } = await registeredScript(app.url);
+    const sess = (await sessionRows(id))[0].sess;
+    assert.ok(sess.absoluteExpiresAt - sess.startedAt === 2 * 3_600_000);
+    sess.absoluteExpiresAt = Date.now() - 1000;
+    await app.db.query('UPDATE express_sessions SET sess = $2 WHERE user_id = $1', [id, JSON.stringify(sess)]);
+    const reply = await client.get('/', { accept: 'application/json' });
+    assert.ok(reply.setCookies.some((c) => /^sid=;/.test(c)));
+    assert.equal((await sessionRows(id)).length, 0);
+  });
+
+  test('the expired-session sweeper deletes rows past their expiry', async () => {
+    const { id } = await registeredScript(app.url);
+    await app.db.query("UPDATE express_sessions SET expire = now() - interval '1 minute' WHERE user_id = $1", [id]);
+    const ended: unknown[] = [];
+    app.application.ending.onEnded((e) => ended.push(e));
+    assert.ok((await app.application.ending.endExpired()) >= 1);
+    assert.equal((await sessionRows(id)).length, 0);
+    assert.ok(ended.some((e: any) => e.userId === id && e.reason === 'expired'));
+  });
+});
+
+describe('cookies that name no live session', () => {
+  test('a tampered cookie is anonymous, not an error, and is cleared', async () => {
+    const { client } = await registeredScript(app.url);
+    const sid = client.cookies.get('sid')!;
+    client.cookies.set('sid', sid.slice(0, -3) + (sid.endsWith('AAA') ? 'BBB' : 'AAA'));
+    const reply = await client.get('/');
+    assert.equal(reply.status, 200);
+    assert.ok(reply.setCookies.some((c) => /^sid=;/.test(c)));
+    assert.equal(await isSignedIn(client), false);
+  });
+
+  test('an unknown, well-formed cookie is anonymous', async () => {
+    const client = new Client(app.url);
+    client.cookies.set('sid', 's%3Anot-a-session.c2lnbmF0dXJl');
+    const reply = await client.get('/');
+    assert.equal(reply.status, 200);
+    assert.doesNotMatch(reply.text, /Signed in as/);
+  });
+});
+
+describe('logging out', () => {
+  test('ends this session: row deleted, cookie cleared, 303 to the anonymous home page', async () => {
+    const { client } = await registeredBrowser(app.url);
+    const sid = client.cookies.get('sid')!;
+    const before = (await sessionRows()).length;
+    const reply = await client.postForm('/logout', {});
+    assert.equal(reply.status, 303);
+    assert.equal(reply.location, '/');
+    assert.ok(reply.setCookies.some((c) => /^sid=;/.test(c)));
+    assert.equal((await sessionRows()).length, before - 1);
+    const home = await client.get('/');
+    assert.match(home.text, /href="\/register"/);
+
+    // The old cookie replayed after logout is worth nothing.
+    const replay = new Client(app.url, 'script');
+    replay.cookies.set('sid', sid);
+    await replay.fetchCsrf();
+    const me = await replay.get('/', { accept: 'text/html' });
+    assert.doesNotMatch(me.text, /Signed in as/);
+  });
+
+  test('a script gets 204', async () => {
+    const { client } = await registeredScript(app.url);
+    const reply = await client.postJson('/logout', {});
+    assert.equal(reply.status, 204);
+    assert.equal(reply.text, '');
+  });
+
+  test('anonymous: the same answer, no error', async () => {
+    const browser = new Client(app.url);
+    await browser.get('/');
+    const reply = await browser.postForm('/logout', {});
+    assert.equal(reply.status, 303);
+    const script = new Client(app.url, 'script');
+    await script.fetchCsrf();
+    assert.equal((await script.postJson('/logout', {})).status, 204);
+  });
+
+  test('everywhere=1 ends every session of the user and no one else’s', async () => {
+    const first = await registeredScript(app.url);
+    const second = new Client(app.url, 'script');
+    await second.fetchCsrf();
+    assert.equal((await second.postJson('/login', { login: first.user.login, password: first.user.password })).status, 200);
+    const bystander = await registeredScript(app.url);
+    assert.equal((await sessionRows(first.id)).length, 2);
+
+    const reply = await first.client.postForm('/logout', { everywhere: '1' }, { headers: { accept: 'application/json' } });
+    assert.equal(reply.status, 204);
+    assert.equal((await sessionRows(first.id)).length, 0);
+    assert.equal((await sessionRows(bystander.id)).length, 1);
+    assert.equal(await isSignedIn(second), false);
+  });
+});

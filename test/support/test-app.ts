@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp, type Application } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createPool, type Pool } from '../../src/db/pool.js';
+import { createLogger } from '../../src/logger.js';
+import { createTestDatabase } from './test-database.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+export interface TestApp {
+  url: string;
+  config: Config;
+  /** A pool of the test's own on the same database, for looking at rows directly. */
+  db: Pool;
+  application: Application;
+  /** Present when started with { proxy: true }: cut() takes the database away from the app. */
+  proxy?: TcpProxy;
+  close(): Promise<void>;
+}
+
+/** The real app on a real HTTP server on port 0, over a database of this test file's own. */
+export async function startTestApp(options: { env?: Record<string, string>; proxy?: boolean } = {}): Promise<TestApp> {
+  const database = await createTestDatabase();
+  let appUrl = database.url;
+  let proxy: TcpProxy | undefined;
+  if (options.proxy) {
+    const target = new URL(database.url);
+    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(database.url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(await proxy.start());
+    appUrl = viaProxy.toString();
+  }
+
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = loadConfig({ BCRYPT_COST: '4', LOG_LEVEL: 'silent', APP_ORIGIN: url, DATABASE_URL: appUrl, ...options.env });
+  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const pool = createPool(appUrl, { max: 5, logger });
+  const application = createApp({ config, pool, logger, sessionSecrets: [randomBytes(32).toString('hex')], csrfSecret: randomBytes(32).toString('hex') });
+  server.on('request', application.app);
+  const db = createPool(database.url, { max: 2, logger });
+
+  return {
+    url,
+    config,
+    db,
+    application,
+    proxy,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await pool.end().catch(() => {});
+      await db.end();
+      await proxy?.stop();
+      await database.drop();
+    },
+  };
+}
