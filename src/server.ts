@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const web = await startWebServer(config, logger, db);
-  logger.info({ url: web.url, embeddedDatabase: db.embedded }, 'ready');
+  logger.info({ url: web.url, pid: process.pid, embeddedDatabase: db.embedded }, 'ready');
   console.log(`Serving ${web.url} (listening on ${config.host}:${config.port === 0 ? new URL(web.url).port : config.port})`);
 
   let stopping = false;
