@@ -2,7 +2,12 @@ import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
 import express, { type RequestHandler } from 'express';
 
+import { PasswordController } from './account/password-controller.js';
+import { AccountSessionsController } from './account/sessions-controller.js';
+import { AdminController } from './admin/admin-controller.js';
+import { SecurityEvents } from './audit/security-events.sql.js';
 import { Authentication } from './auth/authentication.js';
+import { LoginThrottle } from './auth/login-throttle.js';
 import { LoginController } from './auth/login-controller.js';
 import { LogoutController } from './auth/logout-controller.js';
 import { createPassport, type Passport } from './auth/passport-setup.js';
@@ -20,6 +25,7 @@ import { securityHeaders } from './http/security-headers.js';
 import type { Logger } from './logger.js';
 import { SessionEnding } from './sessions/session-ending.js';
 import { enforceSessionLifetime } from './sessions/session-lifetime.js';
+import { SessionRecords } from './sessions/session-records.sql.js';
 import { createSessionMiddleware, sessionCookieName } from './sessions/session-middleware.js';
 import { SessionStore } from './sessions/session-store.js';
 
@@ -62,15 +68,23 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: 
   const cookieName = sessionCookieName(config.https);
   const store = new SessionStore(pool, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
   const sessionMiddleware = createSessionMiddleware({ store, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
-  const ending = new SessionEnding(pool);
+  const ending = new SessionEnding(pool, config.sessionIdleMs);
+  const records = new SessionRecords(pool, config.sessionIdleMs);
+  const events = new SecurityEvents(pool);
   const users = new UserStore(pool);
   const hasher = new PasswordHasher(config.bcryptCost, config.passwordPepper);
-  const passport = createPassport({ users, hasher });
+  const throttle = new LoginThrottle(pool, { maxFailures: config.loginMaxFailures, ipDailyFailures: config.loginIpDailyFailures });
+  const passport = createPassport({ users, hasher, passwordMaxAgeDays: config.passwordMaxAgeDays });
   const csrf = createCsrf({ secret: csrfSecret, appOrigin: config.appOrigin, https: config.https, exemptPrefix: '/api/auth/' });
-  const auth = new Authentication({ passport, csrf, ending, cookieName, https: config.https, absoluteMs: config.sessionAbsoluteMs });
+  const auth = new Authentication({ passport, csrf, ending, records, cookieName, https: config.https, absoluteMs: config.sessionAbsoluteMs });
   const registration = new RegistrationController({ auth, users, hasher });
-  const login = new LoginController(auth);
+  const login = new LoginController({ auth, throttle, users, events });
   const logout = new LogoutController({ auth, ending });
+  const password = new PasswordController({ auth, users, hasher, ending, throttle, events });
+  const accountSessions = new AccountSessionsController({ auth, records, ending });
+  const admin = new AdminController({ ending, users, throttle, events });
+  const { requireUser } = auth;
+  const requireAdmin = auth.requireRole('admin');
 
   const app = express();
   app.disable('x-powered-by');
@@ -94,6 +108,7 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: 
   app.use(passport.session());
   app.use(enforceSessionLifetime({ ending, cookieName, https: config.https }));
   app.use(csrf.protect);
+  app.use(auth.restrictExpiredPassword);
 
   app.get('/', showHome);
   app.get('/csrf-token', (req, res) => void res.json({ csrfToken: csrf.token(req, res) }));
@@ -102,6 +117,13 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: 
   app.get('/login', login.show);
   app.post('/login', login.submit);
   app.post('/logout', logout.submit);
+  app.get('/account/password', requireUser, password.show);
+  app.post('/account/password', requireUser, password.submit);
+  app.get('/account/sessions', requireUser, accountSessions.list);
+  app.post('/account/sessions/:handle/revoke', requireUser, accountSessions.revoke);
+  app.get('/admin', requireAdmin, admin.show);
+  app.post('/admin/users/:id/unlock', requireAdmin, admin.unlock);
+  app.post('/admin/users/:id/expire-password', requireAdmin, admin.expirePassword);
 
   app.use(notFound);
   app.use(errorHandler(logger));

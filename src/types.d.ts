@@ -15,6 +15,10 @@ declare module 'express-session' {
     /** ms since epoch: sign-in time, and the hard end of the session (SESSION_ABSOLUTE_HOURS). */
     startedAt?: number;
     absoluteExpiresAt?: number;
+    /** Public id of this session (security.sessions.handle); never the session id. */
+    handle?: string;
+    /** Signed in with an expired password: only /account/password is reachable. */
+    passwordExpired?: boolean;
   }
 }
 

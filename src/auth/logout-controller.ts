@@ -10,7 +10,7 @@ export class LogoutController {
   submit = async (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const everywhere = body.everywhere === '1' || body.everywhere === 1 || body.everywhere === true;
-    if (req.user && everywhere) await this.deps.ending.endAllForUser(req.user.id, 'logout_everywhere', req.sessionID);
+    if (req.user && everywhere) await this.deps.ending.endAllForUser(req.user.id, 'logout_everywhere', req.sessionID, { ip: req.ip });
     await this.deps.auth.terminateSession(req, res, everywhere ? 'logout_everywhere' : 'logout');
     if (wantsJson(req)) return res.status(204).end();
     res.redirect(303, '/');

@@ -16,12 +16,23 @@ interface UserRow {
   name: string;
   password_hash: string;
   roles?: string[];
+  password_expired?: boolean;
 }
 
 export interface UserWithHash {
   user: SessionUser;
   passwordHash: string;
+  /** Marked expired by an administrator, or older than PASSWORD_MAX_AGE_DAYS. */
+  passwordExpired: boolean;
 }
+
+export interface UserSummary extends SessionUser {
+  passwordExpired: boolean;
+  createdAt: Date;
+}
+
+/** An identifier containing @ is an email (compared case-insensitively), anything else a login. */
+const whereIdentifier = (value: string) => (value.includes('@') ? 'lower(email) = lower($1)' : 'login = lower($1)');
 
 const toUser = (row: UserRow): SessionUser => ({ id: row.id, login: row.login, name: row.name, email: row.email, roles: row.roles ?? [] });
 
@@ -45,14 +56,55 @@ export class UserStore {
   }
 
   /** By login (stored lower-cased) or by email, case-insensitively, with the roles active now. */
-  async findForSignIn(loginOrEmail: string): Promise<UserWithHash | undefined> {
-    const value = loginOrEmail.trim();
-    const where = value.includes('@') ? 'lower(email) = lower($1)' : 'login = lower($1)';
+  async findForSignIn(loginOrEmail: string, passwordMaxAgeDays = 0): Promise<UserWithHash | undefined> {
     const { rows } = await this.pool.query<UserRow>(
-      `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles FROM users WHERE ${where}`,
-      [value],
+      `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles,
+              password_expired OR ($2 > 0 AND password_changed_at < now() - $2 * interval '1 day') AS password_expired
+         FROM users WHERE ${whereIdentifier(loginOrEmail)}`,
+      [loginOrEmail.trim(), passwordMaxAgeDays],
     );
     const row = rows[0];
-    return row && { user: toUser(row), passwordHash: row.password_hash };
+    return row && { user: toUser(row), passwordHash: row.password_hash, passwordExpired: Boolean(row.password_expired) };
+  }
+
+  async findById(id: number): Promise<UserWithHash | undefined> {
+    const { rows } = await this.pool.query<UserRow>(
+      `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles, password_expired FROM users WHERE id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    return row && { user: toUser(row), passwordHash: row.password_hash, passwordExpired: Boolean(row.password_expired) };
+  }
+
+  /**
+   * The subject failed attempts are counted under: the user's login when the identifier names a
+   * user (by login or email), otherwise the identifier itself, normalised, so unknown logins count
+   * exactly like known ones and typing the email instead of the login earns no extra attempts.
+   */
+  async throttleSubject(loginOrEmail: string): Promise<string> {
+    const value = loginOrEmail.trim().toLowerCase();
+    const { rows } = await this.pool.query<{ login: string }>(`SELECT login FROM users WHERE ${whereIdentifier(value)}`, [value]);
+    return rows[0]?.login ?? value;
+  }
+
+  async updatePassword(id: number, passwordHash: string): Promise<void> {
+    await this.pool.query(
+      'UPDATE users SET password_hash = $2, password_changed_at = now(), password_expired = false, updated_at = now() WHERE id = $1',
+      [id, passwordHash],
+    );
+  }
+
+  async markPasswordExpired(id: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query('UPDATE users SET password_expired = true, updated_at = now() WHERE id = $1', [id]);
+    return rowCount === 1;
+  }
+
+  async list(limit = 500): Promise<UserSummary[]> {
+    const { rows } = await this.pool.query<UserRow & { created_at: Date }>(
+      `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles, password_expired, created_at
+         FROM users ORDER BY id LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({ ...toUser(r), passwordExpired: Boolean(r.password_expired), createdAt: r.created_at }));
   }
 }

@@ -1,0 +1,65 @@
+import type { Request, Response } from 'express';
+import type { SecurityEvents } from '../audit/security-events.sql.js';
+import type { LoginThrottle } from '../auth/login-throttle.js';
+import type { UserStore } from '../auth/users.sql.js';
+import type { SessionEnding } from '../sessions/session-ending.js';
+import { NotFound } from '../http/errors.js';
+import { wantsJson } from '../http/negotiation.js';
+
+const userId = (raw: string) => (/^\d{1,15}$/.test(raw) ? Number(raw) : undefined);
+
+/** /admin: users with roles and lock state, unlock, expire password, the latest audit events. */
+export class AdminController {
+  constructor(private readonly deps: { ending: SessionEnding; users: UserStore; throttle: LoginThrottle; events: SecurityEvents }) {}
+
+  show = async (req: Request, res: Response) => {
+    const [users, events] = await Promise.all([this.deps.users.list(), this.deps.events.latest(50)]);
+    const locks = await this.deps.throttle.lockState(users.flatMap((u) => [u.login, u.email.toLowerCase()]));
+    const rows = users.map((u) => {
+      const states = [locks.get(u.login), locks.get(u.email.toLowerCase())].filter((s) => s !== undefined);
+      const blockedUntil = states.map((s) => s.blockedUntil).filter((d): d is Date => d !== null).sort((a, b) => b.getTime() - a.getTime())[0] ?? null;
+      return {
+        id: u.id,
+        login: u.login,
+        name: u.name,
+        email: u.email,
+        roles: u.roles,
+        passwordExpired: u.passwordExpired,
+        failedAttempts: Math.max(0, ...states.map((s) => s.failures)),
+        locked: blockedUntil !== null,
+        lockedUntil: blockedUntil?.toISOString() ?? null,
+      };
+    });
+    const auditEvents = events.map((e) => ({ ...e, at: e.at.toISOString() }));
+    if (wantsJson(req)) return res.json({ users: rows, events: auditEvents });
+    res.render('admin', { users: rows, events: auditEvents });
+  };
+
+  unlock = async (req: Request<{ id: string }>, res: Response) => {
+    const target = await this.target(req.params.id);
+    const cleared = await this.deps.throttle.unlock([target.user.login, target.user.email.toLowerCase()]);
+    await this.deps.events.record({ type: 'unlock', userId: target.user.id, login: target.user.login, actorId: req.user!.id, ip: req.ip, detail: { cleared } });
+    this.done(req, res);
+  };
+
+  expirePassword = async (req: Request<{ id: string }>, res: Response) => {
+    const target = await this.target(req.params.id);
+    await this.deps.users.markPasswordExpired(target.user.id);
+    // The user's live sessions become restricted at their next request, not only at the next sign-in.
+    await this.deps.ending.restrictAllForUser(target.user.id);
+    await this.deps.events.record({ type: 'password_expired_by_admin', userId: target.user.id, login: target.user.login, actorId: req.user!.id, ip: req.ip });
+    this.done(req, res);
+  };
+
+  private async target(raw: string) {
+    const id = userId(raw);
+    const found = id === undefined ? undefined : await this.deps.users.findById(id);
+    if (!found) throw new NotFound();
+    return found;
+  }
+
+  private done(req: Request, res: Response) {
+    if (wantsJson(req)) res.status(204).end();
+    else res.redirect(303, '/admin');
+  }
+}
