@@ -14,6 +14,8 @@ import { createPassport, type Passport } from './auth/passport-setup.js';
 import { PasswordHasher } from './auth/passwords.js';
 import { RegistrationController } from './auth/registration-controller.js';
 import { UserStore } from './auth/users.sql.js';
+import { ChatController } from './chat/chat-controller.js';
+import { ChatMessages } from './chat/chat-messages.sql.js';
 import type { Config } from './config.js';
 import type { Pool } from './db/pool.js';
 import { healthCheck } from './health/health-controller.js';
@@ -47,6 +49,7 @@ export interface Application {
   sessionMiddleware: RequestHandler;
   passport: Passport;
   ending: SessionEnding;
+  sessionStore: SessionStore;
 }
 
 /** What every page template can use: the signed-in user and a CSRF token, computed only when rendered. */
@@ -66,7 +69,7 @@ const noStore: RequestHandler = (_req, res, next) => {
 
 export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: AppDeps): Application {
   const cookieName = sessionCookieName(config.https);
-  const store = new SessionStore(pool, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
+  const store = new SessionStore(pool, config.sessionIdleMs, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
   const sessionMiddleware = createSessionMiddleware({ store, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
   const ending = new SessionEnding(pool, config.sessionIdleMs);
   const records = new SessionRecords(pool, config.sessionIdleMs);
@@ -82,6 +85,7 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: 
   const logout = new LogoutController({ auth, ending });
   const password = new PasswordController({ auth, users, hasher, ending, throttle, events });
   const accountSessions = new AccountSessionsController({ auth, records, ending });
+  const chat = new ChatController(new ChatMessages(pool));
   const admin = new AdminController({ ending, users, throttle, events });
   const { requireUser } = auth;
   const requireAdmin = auth.requireRole('admin');
@@ -117,6 +121,7 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: 
   app.get('/login', login.show);
   app.post('/login', login.submit);
   app.post('/logout', logout.submit);
+  app.get('/chat', requireUser, chat.show);
   app.get('/account/password', requireUser, password.show);
   app.post('/account/password', requireUser, password.submit);
   app.get('/account/sessions', requireUser, accountSessions.list);
@@ -128,5 +133,5 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: 
   app.use(notFound);
   app.use(errorHandler(logger));
 
-  return { app, sessionMiddleware, passport, ending };
+  return { app, sessionMiddleware, passport, ending, sessionStore: store };
 }

@@ -2,6 +2,8 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
+import { createSocketAdapter } from './chat/socket-adapter.js';
+import { createSocketLayer } from './chat/socket-server.js';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
 import { readOrCreateSecret } from './data-dir.js';
 import { openDatabase, type Database } from './db/database.js';
@@ -29,9 +31,12 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
   const { port } = server.address() as AddressInfo;
   if (config.appOriginDefaulted) config = { ...config, appOrigin: `http://localhost:${port}` };
 
-  const { app, ending } = createApp({ config, pool: db.pool, logger, sessionSecrets, csrfSecret });
-  server.on('request', app);
-  const sweeper = startSessionSweeper(ending, logger);
+  const application = createApp({ config, pool: db.pool, logger, sessionSecrets, csrfSecret });
+  server.on('request', application.app);
+  const adapter = await createSocketAdapter(config, db.url, logger);
+  const sockets = createSocketLayer({ httpServer: server, application, pool: db.pool, config, logger, adapter: adapter.adapter });
+  const sweeper = startSessionSweeper(application.ending, logger);
+  logger.info({ adapter: adapter.kind }, 'socket.io adapter');
 
   return {
     url: config.appOrigin,
@@ -40,8 +45,11 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
       sweeper.stop();
       const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       force.unref();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Sockets get a transport close (clients reconnect by themselves, to this process once it is
+      // back or to another); then the HTTP server closes once the requests under way are answered.
+      await sockets.close();
       clearTimeout(force);
+      await adapter.close();
     },
   };
 }

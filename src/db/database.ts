@@ -6,6 +6,8 @@ import { createPool, type Pool } from './pool.js';
 
 export interface Database {
   pool: Pool;
+  /** The connection string in use (the embedded server's when DATABASE_URL is unset). */
+  url: string;
   /** True when this process started (and will stop) an embedded PostgreSQL. */
   embedded: boolean;
   close(): Promise<void>;
@@ -26,6 +28,7 @@ export async function openDatabase(config: Config, logger: Logger, options: { mi
   const pool = createPool(databaseUrl, { max: config.dbPoolMax, logger });
   return {
     pool,
+    url: databaseUrl,
     embedded: Boolean(embedded),
     async close() {
       await pool.end().catch((err) => logger.warn({ err: String(err) }, 'closing the database pool failed'));

@@ -17,8 +17,10 @@ export function createPool(connectionString: string, options: { max: number; log
     statement_timeout: 15_000,
     application_name: options.applicationName ?? 'express-auth-chat',
   });
-  // Without this listener an idle client losing its connection (database restart) kills the process.
+  // Without these listeners a client losing its connection (database restart) kills the process:
+  // idle clients report to the pool, checked-out ones (a LISTEN connection, a transaction) to themselves.
   pool.on('error', (err) => options.logger.warn({ err: describeDbError(err) }, 'idle database connection lost'));
+  pool.on('connect', (client) => client.on('error', (err) => options.logger.warn({ err: describeDbError(err) }, 'database connection lost')));
   return pool;
 }
 

@@ -21,7 +21,11 @@ function expiresAt(sess: SessionData): Date {
  * and an unchanged session is written at most once a minute instead of on every request.
  */
 export class SessionStore extends PGStore {
-  constructor(private readonly pool: Pool, errorLog: (...args: unknown[]) => void) {
+  constructor(
+    private readonly pool: Pool,
+    private readonly idleMs: number,
+    errorLog: (...args: unknown[]) => void,
+  ) {
     // Pruning is SessionSweeper's job: it also announces each end so sockets close.
     super({ pool, schemaName: 'public', tableName: 'express_sessions', createTableIfMissing: false, pruneSessionInterval: false, errorLog });
   }
@@ -46,5 +50,20 @@ export class SessionStore extends PGStore {
         new Date(expire.getTime() - TOUCH_INTERVAL_MS),
       ])
       .then(() => callback?.(), (err) => callback?.(err));
+  }
+
+  /**
+   * Activity that is not an HTTP request (a socket event) keeps the session alive, with the same
+   * once-a-minute write. Resolves false when the session no longer exists.
+   */
+  async keepAlive(sid: string, absoluteExpiresAt: number | undefined): Promise<boolean> {
+    const expire = new Date(Math.min(Date.now() + this.idleMs, absoluteExpiresAt ?? Infinity));
+    const { rows } = await this.pool.query<{ n: number }>(
+      `WITH live AS (SELECT sid, expire FROM express_sessions WHERE sid = $1 AND expire >= now()),
+       touched AS (UPDATE express_sessions e SET expire = $2 FROM live WHERE e.sid = live.sid AND live.expire < $3)
+       SELECT count(*)::int AS n FROM live`,
+      [sid, expire, new Date(expire.getTime() - TOUCH_INTERVAL_MS)],
+    );
+    return rows[0]!.n === 1;
   }
 }

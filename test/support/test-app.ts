@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type Application } from '../../src/app.js';
+import { createSocketLayer, type SocketLayer } from '../../src/chat/socket-server.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
 import { createLogger } from '../../src/logger.js';
@@ -16,6 +17,7 @@ export interface TestApp {
   application: Application;
   /** Present when started with { proxy: true }: cut() takes the database away from the app. */
   proxy?: TcpProxy;
+  sockets: SocketLayer;
   close(): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export async function startTestApp(options: { env?: Record<string, string>; prox
   const pool = createPool(appUrl, { max: 5, logger });
   const application = createApp({ config, pool, logger, sessionSecrets: [randomBytes(32).toString('hex')], csrfSecret: randomBytes(32).toString('hex') });
   server.on('request', application.app);
+  const sockets = createSocketLayer({ httpServer: server, application, pool, config, logger });
   const db = createPool(database.url, { max: 2, logger });
 
   return {
@@ -49,9 +52,10 @@ export async function startTestApp(options: { env?: Record<string, string>; prox
     db,
     application,
     proxy,
+    sockets,
     async close() {
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await sockets.close();
       await pool.end().catch(() => {});
       await db.end();
       await proxy?.stop();

@@ -1,0 +1,41 @@
+/** The Socket.IO event map, in one place: the server, the tests and the page script follow it. */
+
+export interface ChatUser {
+  id: number;
+  login: string;
+  name: string;
+}
+
+export interface Message {
+  id: number;
+  text: string;
+  /** ISO 8601 */
+  sentAt: string;
+  user: ChatUser;
+}
+
+export type SendErrorCode = 'invalid_input' | 'rate_limited' | 'unauthorized' | 'unavailable';
+
+export type SendAck = { ok: true; message: Message } | { ok: false; error: { code: SendErrorCode } };
+
+export interface ServerToClientEvents {
+  'chat:history': (messages: Message[]) => void;
+  'chat:message': (message: Message) => void;
+  presence: (state: { users: ChatUser[] }) => void;
+  'presence:join': (change: { user: ChatUser }) => void;
+  'presence:leave': (change: { user: ChatUser }) => void;
+}
+
+export interface ClientToServerEvents {
+  'chat:send': (payload: unknown, ack: (reply: SendAck) => void) => void;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface InterServerEvents {}
+
+export interface SocketData {
+  user: ChatUser;
+  sid: string;
+  /** ms since epoch; the socket cannot outlive it. */
+  absoluteExpiresAt: number | undefined;
+}
