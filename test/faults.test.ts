@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, registeredScript } from './support/client.js';
+import { connected, send } from './support/sockets.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
 let app: TestApp;
@@ -54,5 +55,25 @@ describe('the database going away and coming back', () => {
     assert.equal(back.status, 200);
     assert.match(back.text, /Signed in as/);
     assert.equal((await new Client(app.url).get('/health')).status, 200);
+  });
+});
+
+describe('the chat while the database is down', () => {
+  test('chat:send is answered unavailable, the socket and the process stay up, and sending works again once it is back', async () => {
+    const { client } = await registeredScript(app.url);
+    const { socket } = await connected(app.url, client);
+    try {
+      await app.proxy!.cut();
+      try {
+        assert.deepEqual(await send(socket, { text: 'into the void' }), { ok: false, error: { code: 'unavailable' } });
+        assert.ok(socket.connected);
+      } finally {
+        await app.proxy!.restore();
+      }
+      const ack = await send(socket, { text: 'back again' });
+      assert.equal(ack.ok, true);
+    } finally {
+      socket.disconnect();
+    }
   });
 });

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { io as connect } from 'socket.io-client';
+import type { Message } from '../src/chat/events.js';
+import { startAppProcess, type AppProcess } from './support/app-process.js';
+import { Client, registeredScript } from './support/client.js';
+import { connected, disconnected, next, send, type ChatClient } from './support/sockets.js';
+import { createTestDatabase } from './support/test-database.js';
+
+/**
+ * Two app processes on one database, behind an imaginary load balancer: a message, a presence
+ * change and a logout reach sockets held by the other process, through each adapter.
+ */
+
+const SECRET = 'scale-out-test-secret-of-at-least-32-chars';
+const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+let database: { url: string; drop(): Promise<void> };
+before(async () => (database = await createTestDatabase()));
+after(() => database.drop());
+
+function redisReachable(): Promise<boolean> {
+  const { hostname, port } = new URL(redisUrl);
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port || 6379), hostname, () => (socket.end(), resolve(true)));
+    socket.on('error', () => resolve(false));
+    socket.setTimeout(1000, () => (socket.destroy(), resolve(false)));
+  });
+}
+
+/** Signs in on one process and returns a client whose cookies work on every process. */
+async function signedInOn(proc: AppProcess) {
+  return registeredScript(proc.url);
+}
+
+/** Re-targets a signed-in client at another process (same cookies: the session lives in PostgreSQL). */
+function on(proc: AppProcess, from: Client): Client {
+  const client = new Client(proc.url, 'script');
+  for (const [k, v] of from.cookies) client.cookies.set(k, v);
+  return client;
+}
+
+for (const adapter of ['postgres', 'redis'] as const) {
+  describe(`two processes with the ${adapter} adapter`, async () => {
+    const skip = adapter === 'redis' && !(await redisReachable()) && !process.env.CI ? `no Redis at ${redisUrl}` : false;
+    let a: AppProcess;
+    let b: AppProcess;
+    const sockets: ChatClient[] = [];
+
+    before(async () => {
+      if (skip) return;
+      const env = { DATABASE_URL: database.url, SESSION_SECRET: SECRET, ...(adapter === 'redis' ? { REDIS_URL: redisUrl } : {}) };
+      [a, b] = await Promise.all([startAppProcess(env), startAppProcess(env)]);
+    });
+    after(async () => {
+      for (const s of sockets) s.disconnect();
+      await Promise.all([a?.stop(), b?.stop()]);
+    });
+
+    test('a message sent on one process reaches a client of the other, and so does the presence change', { skip }, async () => {
+      const alice = await signedInOn(a);
+      const bob = await signedInOn(b);
+      const onA = await connected(a.url, alice.client);
+      sockets.push(onA.socket);
+      const joined = next<{ user: { id: number } }>(onA.socket, 'presence:join');
+      const onB = await connected(b.url, bob.client);
+      sockets.push(onB.socket);
+      assert.equal((await joined).user.id, bob.id);
+      assert.ok(onB.presence.users.some((u) => u.id === alice.id), 'presence lists users of every process');
+
+      const received = next<Message>(onA.socket, 'chat:message');
+      const ack = await send(onB.socket, { text: `across processes via ${adapter}` });
+      assert.ok(ack.ok);
+      assert.equal((await received).text, `across processes via ${adapter}`);
+    });
+
+    test('logout through one process disconnects the socket held by the other within a second', { skip }, async () => {
+      const { client } = await signedInOn(a);
+      const held = await connected(b.url, on(b, client));
+      sockets.push(held.socket);
+      const bystander = await connected(b.url, (await signedInOn(b)).client);
+      sockets.push(bystander.socket);
+      const closed = disconnected(held.socket);
+      assert.equal((await client.postJson('/logout', {})).status, 204);
+      assert.equal(await closed, 'io server disconnect');
+      assert.ok(bystander.socket.connected);
+    });
+  });
+}
+
+describe('SIGTERM with sockets open', () => {
+  test('the process exits 0, its sockets get a transport close, and clients reconnect by themselves once it is back', async () => {
+    const env = { DATABASE_URL: database.url, SESSION_SECRET: SECRET };
+    const first = await startAppProcess(env);
+    const { client } = await signedInOn(first);
+    const socket = connect(first.url, {
+      transports: ['websocket'],
+      reconnectionDelay: 100,
+      reconnectionDelayMax: 300,
+      extraHeaders: { cookie: client.cookieHeader(), origin: first.url },
+    }) as ChatClient;
+    try {
+      await next(socket, 'connect');
+      const reason = next<string>(socket, 'disconnect', 10_000);
+      const t0 = Date.now();
+      assert.equal(await first.stop('SIGTERM'), 0, first.output());
+      assert.ok(Date.now() - t0 < 10_000);
+      assert.equal(await reason, 'transport close');
+
+      const reconnected = next(socket, 'connect', 30_000);
+      const history = next<Message[]>(socket, 'chat:history', 30_000);
+      const second = await startAppProcess(env, first.port);
+      try {
+        await reconnected;
+        assert.ok(Array.isArray(await history), 'the same cookie works after the restart');
+      } finally {
+        socket.disconnect();
+        assert.equal(await second.stop('SIGINT'), 0);
+      }
+    } finally {
+      socket.disconnect();
+    }
+  });
+});
