@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startTestApp, type TestApp } from './support/test-app.js';
+
+/**
+ * The real pages in Debian's Chromium, driven by playwright-core (which never downloads a browser).
+ * Outside CI, a machine without Chromium skips this file and says so; in CI it must run.
+ */
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const hasChromium = existsSync(executablePath);
+if (!hasChromium && process.env.CI) throw new Error(`CI needs Chromium at ${executablePath} (.ci/run installs it)`);
+const skip = hasChromium ? false : `no Chromium at ${executablePath}: apt-get install -y chromium, or set CHROMIUM_PATH`;
+
+const ARTIFACTS = 'test-artifacts';
+let app: TestApp;
+let browser: Browser;
+
+before(async () => {
+  if (skip) return;
+  mkdirSync(ARTIFACTS, { recursive: true });
+  app = await startTestApp();
+  browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await app?.close();
+});
+
+async function register(page: Page, login: string, name: string) {
+  await page.goto(`${app.url}/register`);
+  await page.fill('#login', login);
+  await page.fill('#email', `${login}@example.com`);
+  await page.fill('#name', name);
+  await page.fill('#password', 'browser test passphrase 1');
+  await Promise.all([page.waitForURL(`${app.url}/`), page.click('button[type=submit]')]);
+}
+
+describe('in a real browser', () => {
+  test('register, chat with a second browser, log out, and the first tab’s socket is closed', { skip }, async () => {
+    const stamp = Date.now().toString(36);
+    const ada = await browser.newContext();
+    const bea = await browser.newContext();
+    try {
+      const adaHome = await ada.newPage();
+      const errors: string[] = [];
+      adaHome.on('pageerror', (e) => errors.push(e.message));
+      adaHome.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+
+      await register(adaHome, `ada_${stamp}`, 'Ada <b>Lovelace</b>');
+      await assert.doesNotReject(adaHome.getByText('Ada <b>Lovelace</b>', { exact: true }).first().waitFor());
+      await adaHome.screenshot({ path: `${ARTIFACTS}/home.png`, fullPage: true });
+
+      const adaChat = await ada.newPage();
+      adaChat.on('pageerror', (e) => errors.push(e.message));
+      await adaChat.goto(`${app.url}/chat`);
+      await adaChat.waitForSelector('#status[data-state="online"]');
+
+      const beaPage = await bea.newPage();
+      await beaPage.goto(`${app.url}/login`);
+      await beaPage.screenshot({ path: `${ARTIFACTS}/login.png`, fullPage: true });
+      await register(beaPage, `bea_${stamp}`, 'Bea');
+      await beaPage.goto(`${app.url}/chat`);
+      await beaPage.waitForSelector('#status[data-state="online"]');
+      await adaChat.waitForSelector('#online li:has-text("Bea")');
+
+      const text = `hello from Bea <img src=x onerror=alert(1)> ${stamp}`;
+      await beaPage.fill('#text', text);
+      await beaPage.click('#send button[type=submit]');
+      const shown = adaChat.locator('#messages li .text', { hasText: stamp });
+      await shown.waitFor();
+      assert.equal(await shown.textContent(), text, 'shown as plain text');
+      assert.equal(await adaChat.locator('#messages img').count(), 0, 'no markup was rendered');
+      await adaChat.screenshot({ path: `${ARTIFACTS}/chat.png`, fullPage: true });
+
+      // Log out with the button on another tab: the chat tab's socket is closed by the server.
+      await adaHome.reload();
+      await Promise.all([adaHome.waitForURL(`${app.url}/`), adaHome.click('#logout')]);
+      await adaHome.getByRole('link', { name: 'Sign in' }).first().waitFor();
+      assert.equal(await adaHome.locator('text=Signed in as').count(), 0);
+      await adaChat.waitForSelector('#status[data-state="ended"]', { timeout: 2000 });
+      assert.match((await adaChat.textContent('#status')) ?? '', /session has ended/);
+      await beaPage.locator('#online li', { hasText: 'Ada' }).waitFor({ state: 'detached' });
+
+      assert.deepEqual(errors, []);
+    } finally {
+      await ada.close();
+      await bea.close();
+    }
+  });
+});
