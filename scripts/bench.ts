@@ -15,6 +15,7 @@ import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
 import { runMigrations } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
 import { createLogger } from '../src/logger.js';
+import { loadSigningKey } from '../src/tokens/signing-key.js';
 import { Client, registeredScript } from '../test/support/client.js';
 
 const cost = Number(process.env.BENCH_BCRYPT_COST ?? 10);
@@ -37,7 +38,8 @@ const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 // High limits: this measures timing, not throttling.
 const config = loadConfig({ DATABASE_URL: url.toString(), APP_ORIGIN: base, BCRYPT_COST: String(cost), LOGIN_MAX_FAILURES: '1000', LOGIN_IP_DAILY_FAILURES: '1000000' });
 const pool = createPool(url.toString(), { max: 10, logger });
-server.on('request', createApp({ config, pool, logger, sessionSecrets: ['b'.repeat(40)], csrfSecret: 'c'.repeat(40) }).app);
+const signingKey = await loadSigningKey({ dataDir: '.data/bench-keys', privateKeyPath: undefined });
+server.on('request', createApp({ config, pool, logger, sessionSecrets: ['b'.repeat(40)], csrfSecret: 'c'.repeat(40), signingKey }).app);
 
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

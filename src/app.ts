@@ -8,6 +8,7 @@ import { AdminController } from './admin/admin-controller.js';
 import { SecurityEvents } from './audit/security-events.sql.js';
 import { Authentication } from './auth/authentication.js';
 import { LoginThrottle } from './auth/login-throttle.js';
+import { SignInAttempts } from './auth/sign-in.js';
 import { LoginController } from './auth/login-controller.js';
 import { LogoutController } from './auth/logout-controller.js';
 import { createPassport, type Passport } from './auth/passport-setup.js';
@@ -30,6 +31,10 @@ import { enforceSessionLifetime } from './sessions/session-lifetime.js';
 import { SessionRecords } from './sessions/session-records.sql.js';
 import { createSessionMiddleware, sessionCookieName } from './sessions/session-middleware.js';
 import { SessionStore } from './sessions/session-store.js';
+import { AccessTokens } from './tokens/access-tokens.js';
+import { RefreshTokens } from './tokens/refresh-tokens.sql.js';
+import type { SigningKey } from './tokens/signing-key.js';
+import { apiAuthGuard, TokenController } from './tokens/token-controller.js';
 
 const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
 const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
@@ -41,6 +46,7 @@ export interface AppDeps {
   /** Newest first. */
   sessionSecrets: string[];
   csrfSecret: string;
+  signingKey: SigningKey;
 }
 
 export interface Application {
@@ -50,6 +56,9 @@ export interface Application {
   passport: Passport;
   ending: SessionEnding;
   sessionStore: SessionStore;
+  accessTokens: AccessTokens;
+  refreshTokens: RefreshTokens;
+  users: UserStore;
 }
 
 /** What every page template can use: the signed-in user and a CSRF token, computed only when rendered. */
@@ -67,7 +76,7 @@ const noStore: RequestHandler = (_req, res, next) => {
   next();
 };
 
-export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: AppDeps): Application {
+export function createApp({ config, pool, logger, sessionSecrets, csrfSecret, signingKey }: AppDeps): Application {
   const cookieName = sessionCookieName(config.https);
   const store = new SessionStore(pool, config.sessionIdleMs, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
   const sessionMiddleware = createSessionMiddleware({ store, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
@@ -81,9 +90,16 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: 
   const csrf = createCsrf({ secret: csrfSecret, appOrigin: config.appOrigin, https: config.https, exemptPrefix: '/api/auth/' });
   const auth = new Authentication({ passport, csrf, ending, records, cookieName, https: config.https, absoluteMs: config.sessionAbsoluteMs });
   const registration = new RegistrationController({ auth, users, hasher });
-  const login = new LoginController({ auth, throttle, users, events });
-  const logout = new LogoutController({ auth, ending });
-  const password = new PasswordController({ auth, users, hasher, ending, throttle, events });
+  const attempts = new SignInAttempts({ auth, throttle, users, events });
+  const accessTokens = new AccessTokens(signingKey, config.appOrigin);
+  const refreshTokens = new RefreshTokens(pool, config.refreshTokenMs);
+  const tokens = new TokenController({ attempts, access: accessTokens, refresh: refreshTokens, users, records, events, https: config.https, refreshMs: config.refreshTokenMs });
+  const login = new LoginController({ auth, attempts });
+  const logout = new LogoutController({ auth, ending, refreshTokens });
+  const password = new PasswordController({
+    auth, users, hasher, ending, throttle, events,
+    onPasswordChanged: async (userId) => void (await refreshTokens.revokeAllForUser(userId, 'password_changed')),
+  });
   const accountSessions = new AccountSessionsController({ auth, records, ending });
   const chat = new ChatController(new ChatMessages(pool));
   const admin = new AdminController({ ending, users, throttle, events });
@@ -101,12 +117,19 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: 
   // Static files and the health check come before the session: they never create or read one.
   app.use('/public', express.static(PUBLIC_DIR, { index: false, maxAge: '1h', fallthrough: true }));
   app.get('/health', healthCheck(pool));
+  app.get('/.well-known/jwks.json', (_req, res) => void res.set('Cache-Control', 'public, max-age=300').json({ keys: [signingKey.publicJwk] }));
 
   app.use(noStore);
   app.use(cookieParser());
   app.use(pageLocals(csrf));
   app.use(express.json({ limit: '100kb' }));
   app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 100 }));
+  // The token API needs no session: it is mounted before the session is even read.
+  app.use('/api/auth', apiAuthGuard(config.appOrigin));
+  app.post('/api/auth/login', tokens.login);
+  app.post('/api/auth/refresh-tokens', tokens.refreshTokens);
+  app.post('/api/auth/logout', tokens.logout);
+  app.get('/api/me', tokens.requireBearer, tokens.me);
   app.use(sessionMiddleware);
   app.use(passport.initialize());
   app.use(passport.session());
@@ -133,5 +156,5 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret }: 
   app.use(notFound);
   app.use(errorHandler(logger));
 
-  return { app, sessionMiddleware, passport, ending, sessionStore: store };
+  return { app, sessionMiddleware, passport, ending, sessionStore: store, accessTokens, refreshTokens, users };
 }

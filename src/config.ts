@@ -66,6 +66,15 @@ const envSchema = z.object({
   DB_POOL_MAX: intIn(1, 200, 10),
   SHUTDOWN_TIMEOUT_MS: intIn(100, 60_000, 8000),
   LOG_PRETTY: booleanText(false),
+  JWT_PRIVATE_KEY_PATH: optionalText,
+  REFRESH_TOKEN_DAYS: intIn(1, 365, 30),
+  CLOUDFRONT_KEY_PAIR_ID: optionalText,
+  CLOUDFRONT_PRIVATE_KEY_PATH: optionalText,
+  CLOUDFRONT_RESOURCE: optionalText.pipe(z.string().regex(/^https:\/\/\S+$/, 'expected an https:// URL (wildcards allowed)').optional()),
+  CLOUDFRONT_COOKIE_DOMAIN: optionalText,
+  REQUIRE_EMAIL_CONFIRMATION: booleanText(false),
+  SMTP_URL: optionalText.pipe(z.string().regex(/^smtps?:\/\//, 'expected an smtp:// or smtps:// URL').optional()),
+  MAIL_FROM: optionalText,
 });
 
 export interface Config {
@@ -95,6 +104,14 @@ export interface Config {
   embeddedPgPort: number;
   dbPoolMax: number;
   shutdownTimeoutMs: number;
+  /** Where the JWT signing key is read from; unset: generated once into DATA_DIR. */
+  jwtPrivateKeyPath: string | undefined;
+  refreshTokenMs: number;
+  /** Set when all three CloudFront settings are: signed asset cookies at sign-in. */
+  cloudFront: { keyPairId: string; privateKeyPath: string; resource: string; cookieDomain: string | undefined } | undefined;
+  requireEmailConfirmation: boolean;
+  smtpUrl: string | undefined;
+  mailFrom: string;
 }
 
 export class ConfigError extends Error {}
@@ -121,6 +138,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (!['http:', 'https:'].includes(appOrigin.protocol) || appOrigin.origin !== appOriginText.replace(/\/$/, '')) {
     throw new ConfigError('Invalid setting APP_ORIGIN: expected an origin such as https://chat.example.com (scheme, host and port only)');
+  }
+  const cloudFrontSettings = { CLOUDFRONT_KEY_PAIR_ID: e.CLOUDFRONT_KEY_PAIR_ID, CLOUDFRONT_PRIVATE_KEY_PATH: e.CLOUDFRONT_PRIVATE_KEY_PATH, CLOUDFRONT_RESOURCE: e.CLOUDFRONT_RESOURCE };
+  const cloudFrontMissing = Object.entries(cloudFrontSettings).filter(([, v]) => !v).map(([k]) => k);
+  if (cloudFrontMissing.length === 1 || cloudFrontMissing.length === 2) {
+    throw new ConfigError(`Invalid setting ${cloudFrontMissing[0]}: required when any CLOUDFRONT_* setting is set`);
   }
   if (e.NODE_ENV === 'production' && !e.SESSION_SECRET) {
     throw new ConfigError('Invalid setting SESSION_SECRET: required when NODE_ENV=production (at least 32 characters)');
@@ -150,5 +172,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     dbPoolMax: e.DB_POOL_MAX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    jwtPrivateKeyPath: e.JWT_PRIVATE_KEY_PATH,
+    refreshTokenMs: e.REFRESH_TOKEN_DAYS * 86_400_000,
+    cloudFront: cloudFrontMissing.length
+      ? undefined
+      : { keyPairId: e.CLOUDFRONT_KEY_PAIR_ID!, privateKeyPath: e.CLOUDFRONT_PRIVATE_KEY_PATH!, resource: e.CLOUDFRONT_RESOURCE!, cookieDomain: e.CLOUDFRONT_COOKIE_DOMAIN },
+    requireEmailConfirmation: e.REQUIRE_EMAIL_CONFIRMATION,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM ?? `Parlour <no-reply@${appOrigin.hostname}>`,
   };
 }

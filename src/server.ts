@@ -9,6 +9,7 @@ import { readOrCreateSecret } from './data-dir.js';
 import { openDatabase, type Database } from './db/database.js';
 import { createLogger, type Logger } from './logger.js';
 import { startSessionSweeper } from './sessions/session-sweeper.js';
+import { loadSigningKey } from './tokens/signing-key.js';
 
 /** The only file that listens. Everything it starts, it also stops. */
 
@@ -20,6 +21,7 @@ export interface RunningServer {
 export async function startWebServer(config: Config, logger: Logger, db: Database): Promise<RunningServer> {
   const sessionSecrets = config.sessionSecrets ?? [await readOrCreateSecret(config.dataDir, 'session-secret')];
   const csrfSecret = createHmac('sha256', sessionSecrets[0]!).update('csrf-token-secret').digest('base64url');
+  const signingKey = await loadSigningKey({ dataDir: config.dataDir, privateKeyPath: config.jwtPrivateKeyPath });
 
   const server = http.createServer();
   server.headersTimeout = 20_000;
@@ -31,7 +33,7 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
   const { port } = server.address() as AddressInfo;
   if (config.appOriginDefaulted) config = { ...config, appOrigin: `http://localhost:${port}` };
 
-  const application = createApp({ config, pool: db.pool, logger, sessionSecrets, csrfSecret });
+  const application = createApp({ config, pool: db.pool, logger, sessionSecrets, csrfSecret, signingKey });
   server.on('request', application.app);
   const adapter = await createSocketAdapter(config, db.url, logger);
   const sockets = createSocketLayer({ httpServer: server, application, pool: db.pool, config, logger, adapter: adapter.adapter });

@@ -13,7 +13,9 @@ export type SecurityEventType =
   | 'admin'
   | 'unlock'
   | 'password_expired_by_admin'
-  | 'registered';
+  | 'registered'
+  | 'tokens_revoked'
+  | 'email_confirmed';
 
 export interface SecurityEvent {
   type: SecurityEventType;

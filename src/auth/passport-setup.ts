@@ -11,7 +11,7 @@ export type Passport = InstanceType<typeof passportModule.Authenticator>;
  * process (tests). The session keeps the small SessionUser, so no query is needed per request.
  */
 /** What the local strategy resolves: the session user, plus whether the password must be changed first. */
-export type CheckedUser = SessionUser & { passwordExpired: boolean };
+export type CheckedUser = SessionUser & { passwordExpired: boolean; emailConfirmed: boolean };
 
 export function createPassport(deps: { users: UserStore; hasher: PasswordHasher; passwordMaxAgeDays: number }): Passport {
   const passport = new passportModule.Authenticator();
@@ -23,7 +23,7 @@ export function createPassport(deps: { users: UserStore; hasher: PasswordHasher;
         // An unknown login still costs one bcrypt comparison: timing does not tell who exists.
         if (!found) return deps.hasher.verifyNothing(password);
         const ok = await deps.hasher.verify(password, found.passwordHash);
-        return ok && ({ ...found.user, passwordExpired: found.passwordExpired } satisfies CheckedUser);
+        return ok && ({ ...found.user, passwordExpired: found.passwordExpired, emailConfirmed: found.emailConfirmed } satisfies CheckedUser);
       })().then((user) => done(null, user || false), done);
     }),
   );

@@ -17,6 +17,7 @@ interface UserRow {
   password_hash: string;
   roles?: string[];
   password_expired?: boolean;
+  email_confirmed?: boolean;
 }
 
 export interface UserWithHash {
@@ -24,6 +25,7 @@ export interface UserWithHash {
   passwordHash: string;
   /** Marked expired by an administrator, or older than PASSWORD_MAX_AGE_DAYS. */
   passwordExpired: boolean;
+  emailConfirmed: boolean;
 }
 
 export interface UserSummary extends SessionUser {
@@ -40,12 +42,12 @@ const toUser = (row: UserRow): SessionUser => ({ id: row.id, login: row.login, n
 export class UserStore {
   constructor(private readonly pool: Pool) {}
 
-  async create(input: { login: string; email: string; name: string; passwordHash: string }): Promise<SessionUser> {
+  async create(input: { login: string; email: string; name: string; passwordHash: string; emailConfirmed?: boolean }, client: Pick<Pool, 'query'> = this.pool): Promise<SessionUser> {
     try {
-      const { rows } = await this.pool.query<UserRow>(
-        `INSERT INTO users (login, email, name, password_hash) VALUES ($1, $2, $3, $4)
+      const { rows } = await client.query<UserRow>(
+        `INSERT INTO users (login, email, name, password_hash, email_confirmed) VALUES ($1, $2, $3, $4, $5)
          RETURNING id, login, email, name, password_hash`,
-        [input.login, input.email, input.name, input.passwordHash],
+        [input.login, input.email, input.name, input.passwordHash, input.emailConfirmed ?? true],
       );
       return toUser(rows[0]!);
     } catch (err) {
@@ -59,21 +61,21 @@ export class UserStore {
   async findForSignIn(loginOrEmail: string, passwordMaxAgeDays = 0): Promise<UserWithHash | undefined> {
     const { rows } = await this.pool.query<UserRow>(
       `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles,
-              password_expired OR ($2 > 0 AND password_changed_at < now() - $2 * interval '1 day') AS password_expired
+              password_expired OR ($2 > 0 AND password_changed_at < now() - $2 * interval '1 day') AS password_expired, email_confirmed
          FROM users WHERE ${whereIdentifier(loginOrEmail)}`,
       [loginOrEmail.trim(), passwordMaxAgeDays],
     );
     const row = rows[0];
-    return row && { user: toUser(row), passwordHash: row.password_hash, passwordExpired: Boolean(row.password_expired) };
+    return row && { user: toUser(row), passwordHash: row.password_hash, passwordExpired: Boolean(row.password_expired), emailConfirmed: row.email_confirmed !== false };
   }
 
   async findById(id: number): Promise<UserWithHash | undefined> {
     const { rows } = await this.pool.query<UserRow>(
-      `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles, password_expired FROM users WHERE id = $1`,
+      `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles, password_expired, email_confirmed FROM users WHERE id = $1`,
       [id],
     );
     const row = rows[0];
-    return row && { user: toUser(row), passwordHash: row.password_hash, passwordExpired: Boolean(row.password_expired) };
+    return row && { user: toUser(row), passwordHash: row.password_hash, passwordExpired: Boolean(row.password_expired), emailConfirmed: row.email_confirmed !== false };
   }
 
   /**

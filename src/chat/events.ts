@@ -35,7 +35,10 @@ export interface InterServerEvents {}
 
 export interface SocketData {
   user: ChatUser;
-  sid: string;
-  /** ms since epoch; the socket cannot outlive it. */
+  /** The browser session the socket shares (cookie handshake)... */
+  sid?: string;
+  /** ...or the token sign-in it belongs to (auth.token handshake). */
+  familyId?: string;
+  /** ms since epoch: the session's hard end. */
   absoluteExpiresAt: number | undefined;
 }

@@ -5,7 +5,16 @@ import type { ChatUser } from './events.js';
 const lockUser = (client: PoolClient, userId: number) => client.query("SELECT pg_advisory_xact_lock(hashtext('presence'), $1::int)", [userId]);
 
 const socketsOf = async (client: PoolClient, userId: number) =>
-  (await client.query<{ n: number }>('SELECT coalesce(sum(cardinality(socket_ids)), 0)::int AS n FROM express_sessions WHERE user_id = $1', [userId])).rows[0]!.n;
+  (
+    await client.query<{ n: number }>(
+      `SELECT (SELECT coalesce(sum(cardinality(socket_ids)), 0) FROM express_sessions WHERE user_id = $1)
+            + (SELECT count(*) FROM chat_token_sockets WHERE user_id = $1) AS n`,
+      [userId],
+    )
+  ).rows[0]!.n;
+
+/** What holds a socket: a browser session (its row records the socket) or a token sign-in. */
+export type SocketOwner = { sid: string } | { familyId: string };
 
 /**
  * Each session row records the ids of its live sockets (express_sessions.socket_ids); chat_online
@@ -15,11 +24,14 @@ const socketsOf = async (client: PoolClient, userId: number) =>
 export class SocketPresence {
   constructor(private readonly pool: Pool) {}
 
-  /** Records the socket on its session; true when the user just came online. */
-  async add(userId: number, sid: string, socketId: string): Promise<boolean> {
+  /** Records the socket on its session (or token sign-in); true when the user just came online. */
+  async add(userId: number, owner: SocketOwner, socketId: string): Promise<boolean> {
     return withTransaction(this.pool, async (client) => {
       await lockUser(client, userId);
-      const { rowCount } = await client.query('UPDATE express_sessions SET socket_ids = array_append(array_remove(socket_ids, $2), $2) WHERE sid = $1', [sid, socketId]);
+      const { rowCount } =
+        'sid' in owner
+          ? await client.query('UPDATE express_sessions SET socket_ids = array_append(array_remove(socket_ids, $2), $2) WHERE sid = $1', [owner.sid, socketId])
+          : await client.query('INSERT INTO chat_token_sockets (socket_id, user_id, family_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [socketId, userId, owner.familyId]);
       if (rowCount !== 1) return false; // the session ended meanwhile; the socket is being closed
       const joined = await client.query('INSERT INTO chat_online (user_id) VALUES ($1) ON CONFLICT DO NOTHING', [userId]);
       return joined.rowCount === 1;
@@ -27,10 +39,11 @@ export class SocketPresence {
   }
 
   /** Forgets the socket (if its session still exists); true when the user just went offline. */
-  async remove(userId: number, sid: string, socketId: string): Promise<boolean> {
+  async remove(userId: number, owner: SocketOwner, socketId: string): Promise<boolean> {
     return withTransaction(this.pool, async (client) => {
       await lockUser(client, userId);
-      await client.query('UPDATE express_sessions SET socket_ids = array_remove(socket_ids, $2) WHERE sid = $1', [sid, socketId]);
+      if ('sid' in owner) await client.query('UPDATE express_sessions SET socket_ids = array_remove(socket_ids, $2) WHERE sid = $1', [owner.sid, socketId]);
+      else await client.query('DELETE FROM chat_token_sockets WHERE socket_id = $1', [socketId]);
       if ((await socketsOf(client, userId)) > 0) return false;
       const left = await client.query('DELETE FROM chat_online WHERE user_id = $1', [userId]);
       return left.rowCount === 1;
@@ -39,7 +52,9 @@ export class SocketPresence {
 
   /** Every socket id the session rows claim, for checking against the sockets that really exist. */
   async recordedSocketIds(): Promise<string[]> {
-    const { rows } = await this.pool.query<{ id: string }>('SELECT unnest(socket_ids) AS id FROM express_sessions WHERE cardinality(socket_ids) > 0');
+    const { rows } = await this.pool.query<{ id: string }>(
+      'SELECT unnest(socket_ids) AS id FROM express_sessions WHERE cardinality(socket_ids) > 0 UNION ALL SELECT socket_id FROM chat_token_sockets',
+    );
     return rows.map((r) => r.id);
   }
 
@@ -56,10 +71,12 @@ export class SocketPresence {
           WHERE socket_ids && $1::text[]`,
         [staleSocketIds],
       );
+      await client.query('DELETE FROM chat_token_sockets WHERE socket_id = ANY($1::text[])', [staleSocketIds]);
       const { rows } = await client.query<ChatUser>(
         `WITH gone AS (
            DELETE FROM chat_online o
             WHERE NOT EXISTS (SELECT 1 FROM express_sessions e WHERE e.user_id = o.user_id AND cardinality(e.socket_ids) > 0)
+              AND NOT EXISTS (SELECT 1 FROM chat_token_sockets t WHERE t.user_id = o.user_id)
             RETURNING user_id)
          SELECT u.id, u.login, u.name FROM users u JOIN gone ON gone.user_id = u.id`,
       );

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import { ChatMessages } from './chat-messages.sql.js';
 import { HISTORY_SIZE, messageText, RATE_LIMIT, RATE_WINDOW_MS } from './chat-rules.js';
 import type { ChatUser, ClientToServerEvents, InterServerEvents, SendAck, ServerToClientEvents, SocketData } from './events.js';
-import { SocketPresence } from './socket-presence.sql.js';
+import { SocketPresence, type SocketOwner } from './socket-presence.sql.js';
 
 type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -29,7 +29,9 @@ function onlyForHandshake(middleware: RequestHandler): RequestHandler {
 }
 
 const sessionRoom = (sid: string) => `session:${sid}`;
+const familyRoom = (familyId: string) => `family:${familyId}`;
 const userRoom = (id: number) => `user:${id}`;
+const ownerOf = (data: SocketData): SocketOwner => (data.sid ? { sid: data.sid } : { familyId: data.familyId! });
 
 /**
  * The chat on the app's own HTTP server. The handshake goes through the very same session
@@ -68,11 +70,26 @@ export function createSocketLayer(deps: {
 
   io.use((socket, next) => {
     const req = socket.request as Request;
-    // No live session, or one restricted to changing an expired password: no socket.
-    if (!req.user || !req.session || req.session.passwordExpired) return next(new Error('unauthorized'));
-    const { id, login, name } = req.user;
-    socket.data = { user: { id, login, name }, sid: req.sessionID, absoluteExpiresAt: req.session.absoluteExpiresAt };
-    next();
+    if (req.user && req.session) {
+      // A session restricted to changing an expired password gets no socket.
+      if (req.session.passwordExpired) return next(new Error('unauthorized'));
+      const { id, login, name } = req.user;
+      socket.data = { user: { id, login, name }, sid: req.sessionID, absoluteExpiresAt: req.session.absoluteExpiresAt };
+      return next();
+    }
+    // Non-browser clients: an access token in the handshake instead of a cookie.
+    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    if (token === undefined) return next(new Error('unauthorized'));
+    void (async () => {
+      const claims = await application.accessTokens.verify(token);
+      const [found, live] = await Promise.all([application.users.findById(claims.userId), application.refreshTokens.isFamilyLive(claims.familyId)]);
+      if (!found || !live || found.passwordExpired) throw new Error('unauthorized');
+      const { id, login, name } = found.user;
+      socket.data = { user: { id, login, name }, familyId: claims.familyId, absoluteExpiresAt: undefined };
+    })().then(
+      () => next(),
+      (err) => next(new Error(isDatabaseUnavailable(err) ? 'unavailable' : 'unauthorized')),
+    );
   });
 
   // Presence writes still running, so close() can wait for them before the pool goes.
@@ -84,12 +101,12 @@ export function createSocketLayer(deps: {
   };
 
   io.on('connection', (socket: ChatSocket) => {
-    const { user, sid } = socket.data;
-    void socket.join([sessionRoom(sid), userRoom(user.id)]);
+    const { user, sid, familyId } = socket.data;
+    void socket.join([sid ? sessionRoom(sid) : familyRoom(familyId!), userRoom(user.id)]);
 
     const added = track(
       (async () => {
-        const joined = await presence.add(user.id, sid, socket.id);
+        const joined = await presence.add(user.id, ownerOf(socket.data), socket.id);
         const [history, online] = await Promise.all([messages.latest(HISTORY_SIZE), presence.online()]);
         socket.emit('chat:history', history);
         socket.emit('presence', { users: online });
@@ -112,7 +129,7 @@ export function createSocketLayer(deps: {
       void track(
         (async () => {
           await added;
-          if (await presence.remove(user.id, sid, socket.id)) io.emit('presence:leave', { user });
+          if (await presence.remove(user.id, ownerOf(socket.data), socket.id)) io.emit('presence:leave', { user });
         })(),
       ).catch((err) => logger.warn({ err: describeDbError(err), userId: user.id }, 'presence update on disconnect failed'));
     });
@@ -121,10 +138,11 @@ export function createSocketLayer(deps: {
   async function send(socket: ChatSocket, payload: unknown): Promise<SendAck> {
     const text = messageText(payload);
     if (text === undefined) return { ok: false, error: { code: 'invalid_input' } };
-    const { user, sid, absoluteExpiresAt } = socket.data;
+    const { user, sid, familyId, absoluteExpiresAt } = socket.data;
     try {
       // A socket event is activity: it keeps the session alive, and a session that ended refuses it.
-      if (!(await application.sessionStore.keepAlive(sid, absoluteExpiresAt))) return { ok: false, error: { code: 'unauthorized' } };
+      const live = sid ? await application.sessionStore.keepAlive(sid, absoluteExpiresAt) : await application.refreshTokens.isFamilyLive(familyId!);
+      if (!live) return { ok: false, error: { code: 'unauthorized' } };
       const message = await messages.addWithinLimit(user, text, RATE_LIMIT, RATE_WINDOW_MS);
       if (!message) return { ok: false, error: { code: 'rate_limited' } };
       io.emit('chat:message', message);
@@ -137,7 +155,9 @@ export function createSocketLayer(deps: {
 
   // The one seam between sessions and sockets: whatever ended a session, its sockets go, everywhere.
   application.ending.onEnded(({ sids }) => io.in(sids.map(sessionRoom)).disconnectSockets(true));
-  application.ending.onRestricted(({ sids }) => io.in(sids.map(sessionRoom)).disconnectSockets(true));
+  // An expired password restricts every way the user is signed in: all their sockets go.
+  application.ending.onRestricted(({ userId }) => io.in(userRoom(userId)).disconnectSockets(true));
+  application.refreshTokens.onRevoked(({ familyIds }) => io.in(familyIds.map(familyRoom)).disconnectSockets(true));
 
   // A process that crashed left its socket ids on session rows: drop the ones no process holds.
   const reconcile = setInterval(async () => {

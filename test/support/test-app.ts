@@ -5,6 +5,7 @@ import { createApp, type Application } from '../../src/app.js';
 import { createSocketLayer, type SocketLayer } from '../../src/chat/socket-server.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createPool, type Pool } from '../../src/db/pool.js';
+import { loadSigningKey } from '../../src/tokens/signing-key.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase } from './test-database.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -22,7 +23,7 @@ export interface TestApp {
 }
 
 /** The real app on a real HTTP server on port 0, over a database of this test file's own. */
-export async function startTestApp(options: { env?: Record<string, string>; proxy?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(options: { env?: Record<string, string>; proxy?: boolean; keyDir?: string } = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   let appUrl = database.url;
   let proxy: TcpProxy | undefined;
@@ -41,7 +42,9 @@ export async function startTestApp(options: { env?: Record<string, string>; prox
   const config = loadConfig({ BCRYPT_COST: '4', LOG_LEVEL: 'silent', APP_ORIGIN: url, DATABASE_URL: appUrl, ...options.env });
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const pool = createPool(appUrl, { max: 5, logger });
-  const application = createApp({ config, pool, logger, sessionSecrets: [randomBytes(32).toString('hex')], csrfSecret: randomBytes(32).toString('hex') });
+  // One signing key per run (under .data/test-keys), as DATA_DIR would hold one per deployment.
+  const signingKey = await loadSigningKey({ dataDir: options.keyDir ?? '.data/test-keys', privateKeyPath: config.jwtPrivateKeyPath });
+  const application = createApp({ config, pool, logger, sessionSecrets: [randomBytes(32).toString('hex')], csrfSecret: randomBytes(32).toString('hex'), signingKey });
   server.on('request', application.app);
   const sockets = createSocketLayer({ httpServer: server, application, pool, config, logger });
   const db = createPool(database.url, { max: 2, logger });
