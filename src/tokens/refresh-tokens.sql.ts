@@ -49,37 +49,38 @@ export class RefreshTokens {
    * family is revoked).
    */
   async rotate(token: string, fingerprint: string): Promise<{ token: string; userId: number; familyId: string }> {
-    const hash = sha256(token);
     const outcome = await withTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<Claimed>(
-        `UPDATE refresh_tokens SET used_at = now()
-          WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
-          RETURNING id, family_id, user_id, fingerprint_hash`,
-        [hash],
+      // FOR UPDATE: of two racing refreshes, the second waits and then finds the token spent.
+      const { rows } = await client.query<Claimed & { used: boolean; revoked: boolean; fresh: boolean }>(
+        `SELECT id, family_id, user_id, fingerprint_hash, used_at IS NOT NULL AS used, revoked_at IS NOT NULL AS revoked, expires_at > now() AS fresh
+           FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
+        [sha256(token)],
       );
-      const claimed = rows[0];
-      if (!claimed) return { kind: 'unclaimed' as const };
-      if (claimed.fingerprint_hash !== sha256(fingerprint)) {
-        await this.revokeWhere(client, 'family_id = $1', [claimed.family_id], 'fingerprint_mismatch');
-        return { kind: 'mismatch' as const, userId: claimed.user_id, familyId: claimed.family_id };
+      const row = rows[0];
+      if (!row) return { kind: 'invalid' as const };
+      // A spent token presented again was stolen (or raced): the whole family goes.
+      if (row.used) return { kind: 'reused' as const, revoked: await this.revokeWhere(client, 'family_id = $1', [row.family_id], 'reused') };
+      if (row.revoked || !row.fresh) return { kind: 'invalid' as const };
+      if (row.fingerprint_hash !== sha256(fingerprint)) {
+        return { kind: 'mismatch' as const, revoked: await this.revokeWhere(client, 'family_id = $1', [row.family_id], 'fingerprint_mismatch') };
       }
-      const next = await this.insert(client, claimed.user_id, claimed.family_id, fingerprint, claimed.id);
-      return { kind: 'rotated' as const, token: next, userId: claimed.user_id, familyId: claimed.family_id };
+      await client.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [row.id]);
+      const next = await this.insert(client, row.user_id, row.family_id, fingerprint, row.id);
+      return { kind: 'rotated' as const, token: next, userId: row.user_id, familyId: row.family_id };
     });
 
-    if (outcome.kind === 'rotated') return { token: outcome.token, userId: outcome.userId, familyId: outcome.familyId };
-    if (outcome.kind === 'mismatch') {
-      this.announce([{ user_id: outcome.userId, family_id: outcome.familyId }], 'fingerprint_mismatch');
-      throw new InvalidToken();
+    switch (outcome.kind) {
+      case 'rotated':
+        return { token: outcome.token, userId: outcome.userId, familyId: outcome.familyId };
+      case 'reused':
+        this.announce(outcome.revoked, 'reused');
+        throw new InvalidToken('token_reused', 'This refresh token was already used; every token of this sign-in is now revoked.');
+      case 'mismatch':
+        this.announce(outcome.revoked, 'fingerprint_mismatch');
+        throw new InvalidToken();
+      default:
+        throw new InvalidToken();
     }
-    // Not claimable: a spent token presented again means it was stolen (or raced): burn the family.
-    const { rows } = await this.pool.query<{ used_at: Date | null; family_id: string }>('SELECT used_at, family_id FROM refresh_tokens WHERE token_hash = $1', [hash]);
-    const known = rows[0];
-    if (known?.used_at) {
-      await this.revokeFamily(known.family_id, 'reused');
-      throw new InvalidToken('token_reused', 'This refresh token was already used; every token of this sign-in is now revoked.');
-    }
-    throw new InvalidToken();
   }
 
   /** The family (and user) a presented token belongs to, if any. */
