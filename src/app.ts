@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
 import express, { type RequestHandler } from 'express';
@@ -5,8 +6,10 @@ import express, { type RequestHandler } from 'express';
 import { PasswordController } from './account/password-controller.js';
 import { AccountSessionsController } from './account/sessions-controller.js';
 import { AdminController } from './admin/admin-controller.js';
+import { SignedAssetCookies } from './assets/cloudfront-cookies.js';
 import { SecurityEvents } from './audit/security-events.sql.js';
 import { Authentication } from './auth/authentication.js';
+import { EmailConfirmations } from './auth/email-confirmations.sql.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SignInAttempts } from './auth/sign-in.js';
 import { LoginController } from './auth/login-controller.js';
@@ -26,6 +29,7 @@ import { errorHandler, notFound } from './http/error-handler.js';
 import { requestLogger } from './http/request-logger.js';
 import { securityHeaders } from './http/security-headers.js';
 import type { Logger } from './logger.js';
+import { createMailer, type Mailer } from './mail/mailer.js';
 import { SessionEnding } from './sessions/session-ending.js';
 import { enforceSessionLifetime } from './sessions/session-lifetime.js';
 import { SessionRecords } from './sessions/session-records.sql.js';
@@ -47,6 +51,8 @@ export interface AppDeps {
   sessionSecrets: string[];
   csrfSecret: string;
   signingKey: SigningKey;
+  /** Defaults to SMTP_URL or the DATA_DIR outbox. */
+  mailer?: Mailer;
 }
 
 export interface Application {
@@ -76,7 +82,7 @@ const noStore: RequestHandler = (_req, res, next) => {
   next();
 };
 
-export function createApp({ config, pool, logger, sessionSecrets, csrfSecret, signingKey }: AppDeps): Application {
+export function createApp({ config, pool, logger, sessionSecrets, csrfSecret, signingKey, mailer }: AppDeps): Application {
   const cookieName = sessionCookieName(config.https);
   const store = new SessionStore(pool, config.sessionIdleMs, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
   const sessionMiddleware = createSessionMiddleware({ store, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
@@ -88,8 +94,14 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret, si
   const throttle = new LoginThrottle(pool, { maxFailures: config.loginMaxFailures, ipDailyFailures: config.loginIpDailyFailures });
   const passport = createPassport({ users, hasher, passwordMaxAgeDays: config.passwordMaxAgeDays });
   const csrf = createCsrf({ secret: csrfSecret, appOrigin: config.appOrigin, https: config.https, exemptPrefix: '/api/auth/' });
-  const auth = new Authentication({ passport, csrf, ending, records, cookieName, https: config.https, absoluteMs: config.sessionAbsoluteMs });
-  const registration = new RegistrationController({ auth, users, hasher });
+  const assetCookies = config.cloudFront && new SignedAssetCookies(config.cloudFront, config.https);
+  const auth = new Authentication({ passport, csrf, ending, records, cookieName, https: config.https, absoluteMs: config.sessionAbsoluteMs, assetCookies });
+  const registration = new RegistrationController({
+    auth, users, hasher, pool, throttle, events, logger,
+    requireConfirmation: config.requireEmailConfirmation,
+    confirmations: new EmailConfirmations(pool, createHmac('sha256', csrfSecret).update('email-confirmation-codes').digest('hex')),
+    mailer: mailer ?? createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, dataDir: config.dataDir, logger }),
+  });
   const attempts = new SignInAttempts({ auth, throttle, users, events });
   const accessTokens = new AccessTokens(signingKey, config.appOrigin);
   const refreshTokens = new RefreshTokens(pool, config.refreshTokenMs);
@@ -141,6 +153,8 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret, si
   app.get('/csrf-token', (req, res) => void res.json({ csrfToken: csrf.token(req, res) }));
   app.get('/register', registration.show);
   app.post('/register', registration.submit);
+  app.get('/register/confirm', registration.showConfirm);
+  app.post('/register/confirm', registration.confirm);
   app.get('/login', login.show);
   app.post('/login', login.submit);
   app.post('/logout', logout.submit);

@@ -44,6 +44,15 @@ describe('configuration', () => {
     });
   }
 
+  test('CloudFront settings come all together or not at all', () => {
+    assert.throws(() => loadConfig({ CLOUDFRONT_KEY_PAIR_ID: 'K1' }), /Invalid setting CLOUDFRONT_PRIVATE_KEY_PATH: required/);
+    assert.equal(loadConfig({}).cloudFront, undefined);
+    assert.deepEqual(loadConfig({ CLOUDFRONT_KEY_PAIR_ID: 'K1', CLOUDFRONT_PRIVATE_KEY_PATH: '/k.pem', CLOUDFRONT_RESOURCE: 'https://cdn.example.com/*' }).cloudFront, {
+      keyPairId: 'K1', privateKeyPath: '/k.pem', resource: 'https://cdn.example.com/*', cookieDomain: undefined,
+    });
+    assert.throws(() => loadConfig({ REQUIRE_EMAIL_CONFIRMATION: 'sometimes' }), /Invalid setting REQUIRE_EMAIL_CONFIRMATION: /);
+  });
+
   test('production requires SESSION_SECRET', () => {
     assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /Invalid setting SESSION_SECRET: required/);
     assert.deepEqual(loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'n'.repeat(40) + ',' + 'o'.repeat(40) }).sessionSecrets, ['n'.repeat(40), 'o'.repeat(40)]);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { SignedAssetCookies } from '../assets/cloudfront-cookies.js';
 import type { Csrf } from '../http/csrf.js';
 import { AppError, Unauthenticated } from '../http/errors.js';
 import { wantsJson } from '../http/negotiation.js';
@@ -42,6 +43,8 @@ export class Authentication {
       cookieName: string;
       https: boolean;
       absoluteMs: number;
+      /** CloudFront signed cookies, when configured. */
+      assetCookies?: SignedAssetCookies;
     },
   ) {}
 
@@ -69,6 +72,7 @@ export class Authentication {
     if (options.passwordExpired) req.session.passwordExpired = true;
     await this.deps.records.start({ handle, userId: user.id, ip: req.ip, userAgent: req.get('user-agent') });
     this.deps.csrf.token(req, res, { rotate: true });
+    this.deps.assetCookies?.set(res, new Date(req.session.absoluteExpiresAt));
   }
 
   /** Ends this request's session (row, cookie, announcement) and leaves the request anonymous. */
@@ -76,6 +80,7 @@ export class Authentication {
     if (req.user) await this.deps.ending.end(req.sessionID, reason, { ip: req.ip });
     detachSession(req);
     clearSessionCookie(res, this.deps.cookieName, this.deps.https);
+    this.deps.assetCookies?.clear(res);
     this.deps.csrf.token(req, res, { rotate: true });
   }
 

@@ -11,14 +11,12 @@ export class LoginController {
     private readonly deps: {
       auth: Authentication;
       attempts: SignInAttempts;
-      /** More to hand a browser at sign-in (signed asset cookies). */
-      onSignedIn?: (req: Request, res: Response) => void;
     },
   ) {}
 
   show = (req: Request, res: Response) => {
     if (req.user) return res.redirect(303, '/');
-    res.render('login', { error: undefined, fields: {}, values: { returnTo: safeReturnTo(req.query.returnTo) ?? '' } });
+    res.render('login', { error: undefined, fields: {}, values: { returnTo: safeReturnTo(req.query.returnTo) ?? '' }, confirmed: req.query.confirmed === '1' });
   };
 
   submit = async (req: Request, res: Response) => {
@@ -26,7 +24,6 @@ export class LoginController {
     try {
       const user = await this.deps.attempts.verify(req, res, parseSignIn(req.body));
       await this.deps.auth.startSessionFor(req, res, user, { passwordExpired: user.passwordExpired });
-      this.deps.onSignedIn?.(req, res);
 
       const { passwordExpired: _a, emailConfirmed: _b, ...publicUser } = user;
       if (wantsJson(req)) return res.status(200).json({ user: publicUser });

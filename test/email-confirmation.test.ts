@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client, newUser } from './support/client.js';
+import { startTestApp, type TestApp } from './support/test-app.js';
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'eac-mail-'));
+let app: TestApp;
+before(async () => (app = await startTestApp({ env: { REQUIRE_EMAIL_CONFIRMATION: 'true', DATA_DIR: dataDir, LOGIN_MAX_FAILURES: '3' } })));
+after(async () => {
+  await app.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** The code from the newest message to this address in the outbox (no SMTP_URL: messages land there). */
+function codeFor(email: string): string {
+  const outbox = path.join(dataDir, 'outbox');
+  const mails = readdirSync(outbox)
+    .sort()
+    .reverse()
+    .map((f) => readFileSync(path.join(outbox, f), 'utf8'))
+    .filter((m) => m.includes(`To: ${email}`));
+  assert.ok(mails.length, `a message to ${email} in the outbox`);
+  return /confirmation code is (\d{6})/.exec(mails[0]!)![1]!;
+}
+
+async function script() {
+  const client = new Client(app.url, 'script');
+  await client.fetchCsrf();
+  return client;
+}
+
+describe('with REQUIRE_EMAIL_CONFIRMATION=true', () => {
+  test('registration stores confirmed = false, signs nobody in, and sends a code; sign-in is refused with 403 email_unconfirmed', async () => {
+    const client = await script();
+    const user = newUser();
+    const reply = await client.postJson('/register', user);
+    assert.equal(reply.status, 201);
+    assert.ok(!reply.setCookies.some((c) => c.startsWith('sid=')), 'not signed in');
+    const { rows } = await app.db.query('SELECT email_confirmed FROM users WHERE login = $1', [user.login]);
+    assert.equal(rows[0].email_confirmed, false);
+    assert.match(codeFor(user.email), /^\d{6}$/);
+    const { rows: stored } = await app.db.query('SELECT code_hash FROM email_confirmations c JOIN users u ON u.id = c.user_id WHERE u.login = $1', [user.login]);
+    assert.notEqual(stored[0].code_hash, codeFor(user.email), 'stored hashed');
+
+    const login = await client.postJson('/login', { login: user.login, password: user.password });
+    assert.equal(login.status, 403);
+    assert.equal(login.json.error.code, 'email_unconfirmed');
+    const token = await client.postJson('/api/auth/login', { login: user.login, password: user.password, fingerprint: 'f' }, { csrf: false });
+    assert.equal(token.json.error.code, 'email_unconfirmed');
+  });
+
+  test('the whole flow through the HTML forms: register, confirm with the code, sign in', async () => {
+    const browser = new Client(app.url);
+    await browser.get('/register');
+    const user = newUser();
+    const reply = await browser.postForm('/register', user);
+    assert.equal(reply.status, 303);
+    assert.equal(reply.location, `/register/confirm?email=${encodeURIComponent(user.email)}`);
+    const page = await browser.get(reply.location!);
+    assert.match(page.text, new RegExp(`value="${user.email}"`));
+    const confirmed = await browser.postForm('/register/confirm', { email: user.email, code: codeFor(user.email) });
+    assert.equal(confirmed.status, 303);
+    assert.equal(confirmed.location, '/login?confirmed=1');
+    assert.match((await browser.get('/login?confirmed=1')).text, /email is confirmed/);
+    const login = await browser.postForm('/login', { login: user.login, password: user.password });
+    assert.equal(login.status, 303);
+    assert.equal(login.location, '/');
+  });
+
+  test('a code is single-use', async () => {
+    const client = await script();
+    const user = newUser();
+    await client.postJson('/register', user);
+    const code = codeFor(user.email);
+    assert.equal((await client.postJson('/register/confirm', { email: user.email, code })).status, 200);
+    const again = await client.postJson('/register/confirm', { email: user.email, code });
+    assert.equal(again.status, 400);
+    assert.equal(again.json.error.code, 'invalid_input');
+  });
+
+  test('an expired code is refused (codes last 15 minutes)', async () => {
+    const client = await script();
+    const user = newUser();
+    await client.postJson('/register', user);
+    const { rows } = await app.db.query(
+      "SELECT extract(epoch FROM expires_at - now())::int AS s FROM email_confirmations c JOIN users u ON u.id = c.user_id WHERE u.login = $1",
+      [user.login],
+    );
+    assert.ok(rows[0].s > 14 * 60 && rows[0].s <= 15 * 60);
+    await app.db.query("UPDATE email_confirmations SET expires_at = now() - interval '1 second' WHERE user_id = (SELECT id FROM users WHERE login = $1)", [user.login]);
+    const reply = await client.postJson('/register/confirm', { email: user.email, code: codeFor(user.email) });
+    assert.equal(reply.status, 400);
+    assert.equal((await client.postJson('/login', { login: user.login, password: user.password })).json.error.code, 'email_unconfirmed');
+  });
+
+  test('guessing codes is throttled like signing in', async () => {
+    const client = await script();
+    const user = newUser();
+    await client.postJson('/register', user);
+    const real = codeFor(user.email);
+    const wrong = real === '000000' ? '000001' : '000000';
+    for (let i = 0; i < 3; i++) assert.equal((await client.postJson('/register/confirm', { email: user.email, code: wrong })).status, 400);
+    const throttled = await client.postJson('/register/confirm', { email: user.email, code: real });
+    assert.equal(throttled.status, 429);
+    assert.ok(throttled.headers.get('retry-after'));
+  });
+
+  test('bad input is 400 invalid_input with fields', async () => {
+    const client = await script();
+    for (const body of [{}, { email: 'x', code: '12' }, { email: ['a@b.c'], code: { a: 1 } }]) {
+      const reply = await client.postJson('/register/confirm', body);
+      assert.equal(reply.status, 400);
+      assert.equal(reply.json.error.code, 'invalid_input');
+      assert.ok(reply.json.error.fields);
+    }
+  });
+});
