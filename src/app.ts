@@ -76,6 +76,15 @@ function pageLocals(csrf: Csrf): RequestHandler {
   };
 }
 
+/**
+ * APP_ORIGIN https means browsers reach us over TLS, whoever terminates it (Rails' assume_ssl): the
+ * session cookie is then Secure and set even when the hop from the proxy is plain http.
+ */
+const assumeSsl: RequestHandler = (req, _res, next) => {
+  Object.defineProperty(req, 'secure', { value: true, configurable: true });
+  next();
+};
+
 /** Dynamic answers carry session-bound data and CSRF tokens: never stored by any cache. */
 const noStore: RequestHandler = (_req, res, next) => {
   res.set('Cache-Control', 'no-store');
@@ -124,6 +133,7 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret, si
   app.set('views', VIEWS_DIR);
   app.set('view engine', 'ejs');
 
+  if (config.https) app.use(assumeSsl);
   app.use(securityHeaders({ https: config.https }));
   app.use(requestLogger(logger));
   // Static files and the health check come before the session: they never create or read one.

@@ -30,6 +30,14 @@ describe('anonymous visitors', () => {
     assert.equal(browser.cookies.get('sid'), undefined);
   });
 
+  test('GET / for a script: {"user": null} when anonymous, the User when signed in', async () => {
+    assert.deepEqual((await new Client(app.url, 'script').get('/')).json, { user: null });
+    const { client, user } = await registeredScript(app.url);
+    const me = (await client.get('/')).json.user;
+    assert.deepEqual(Object.keys(me).sort(), ['email', 'id', 'login', 'name', 'roles']);
+    assert.equal(me.login, user.login);
+  });
+
   test('the anonymous home page links to sign in and register and shows no user data', async () => {
     const reply = await new Client(app.url).get('/');
     assert.equal(reply.status, 200);

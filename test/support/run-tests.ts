@@ -6,12 +6,12 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded-postgres.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/logger.js';
+import { freePort } from './app-process.js';
 
 const args = process.argv.slice(2);
 const startup = args.includes('--startup');
@@ -24,15 +24,6 @@ const files = explicit.length
       .sort()
       .map((f) => path.join(dir, f));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 async function prepareDatabase(): Promise<{ env: Record<string, string>; cleanup(): Promise<void> }> {
   const logger = createLogger({ level: 'warn' });
