@@ -85,7 +85,15 @@ async function main(): Promise<void> {
     logger.fatal({ err: String((err as Error)?.message ?? err) }, 'could not open the database');
     process.exit(1);
   }
-  const web = await startWebServer(config, logger, db);
+  let web: RunningServer;
+  try {
+    web = await startWebServer(config, logger, db);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    logger.fatal({ err: e.message }, e.code === 'EADDRINUSE' ? `port ${config.port} is taken (set PORT)` : 'could not start the server');
+    await db.close();
+    process.exit(1);
+  }
   logger.info({ url: web.url, pid: process.pid, embeddedDatabase: db.embedded }, 'ready');
   console.log(`Serving ${web.url} (listening on ${config.host}:${config.port === 0 ? new URL(web.url).port : config.port})`);
 
