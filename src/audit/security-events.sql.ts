@@ -10,10 +10,8 @@ export type SecurityEventType =
   | 'password_changed'
   | 'expired'
   | 'replaced'
-  | 'admin'
   | 'unlock'
   | 'password_expired_by_admin'
-  | 'registered'
   | 'tokens_revoked'
   | 'email_confirmed';
 

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Pool } from '../db/pool.js';
 
-export type EndReason = 'logout' | 'logout_everywhere' | 'revoked' | 'password_changed' | 'expired' | 'replaced' | 'admin';
+export type EndReason = 'logout' | 'logout_everywhere' | 'revoked' | 'password_changed' | 'expired' | 'replaced';
 
 export interface SessionsEnded {
   sids: string[];
@@ -44,7 +44,8 @@ export class SessionEnding {
       `UPDATE express_sessions SET sess = jsonb_set(sess::jsonb, '{passwordExpired}', 'true')::json WHERE user_id = $1 RETURNING sid`,
       [userId],
     );
-    if (rows.length) this.events.emit('restricted', { sids: rows.map((r) => r.sid), userId });
+    // Announced even without a browser session: the user may hold token sockets.
+    this.events.emit('restricted', { sids: rows.map((r) => r.sid), userId });
     return rows.length;
   }
 
