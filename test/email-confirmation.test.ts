@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, newUser } from './support/client.js';
+import { FakeSmtp } from './support/fake-smtp.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'eac-mail-'));
@@ -115,6 +116,31 @@ describe('with REQUIRE_EMAIL_CONFIRMATION=true', () => {
       assert.equal(reply.status, 400);
       assert.equal(reply.json.error.code, 'invalid_input');
       assert.ok(reply.json.error.fields);
+    }
+  });
+});
+
+describe('with SMTP_URL', () => {
+  test('the code is sent by SMTP (nothing in the outbox) and confirms the account', async () => {
+    const smtp = new FakeSmtp();
+    const smtpDir = mkdtempSync(path.join(tmpdir(), 'eac-smtp-'));
+    const mailing = await startTestApp({ env: { REQUIRE_EMAIL_CONFIRMATION: 'true', SMTP_URL: await smtp.start(), DATA_DIR: smtpDir, MAIL_FROM: 'Parlour <hello@example.com>' } });
+    try {
+      const client = new Client(mailing.url, 'script');
+      await client.fetchCsrf();
+      const user = newUser();
+      assert.equal((await client.postJson('/register', user)).status, 201);
+      assert.equal(smtp.messages.length, 1);
+      assert.match(smtp.messages[0]!, new RegExp(`To: ${user.email}`));
+      assert.match(smtp.messages[0]!, /From: Parlour <hello@example.com>/);
+      const code = /confirmation code is (\d{6})/.exec(smtp.messages[0]!)![1]!;
+      assert.deepEqual(readdirSync(smtpDir).filter((f) => f === 'outbox'), []);
+      assert.equal((await client.postJson('/register/confirm', { email: user.email, code })).status, 200);
+      assert.equal((await client.postJson('/login', { login: user.login, password: user.password })).status, 200);
+    } finally {
+      await mailing.close();
+      await smtp.stop();
+      rmSync(smtpDir, { recursive: true, force: true });
     }
   });
 });
