@@ -20,7 +20,7 @@ import { Client, registeredScript } from '../test/support/client.js';
 
 const cost = Number(process.env.BENCH_BCRYPT_COST ?? 10);
 const samples = Number(process.env.BENCH_SAMPLES ?? 30);
-const logger = createLogger({ level: 'warn' });
+const logger = createLogger({ level: 'error' });
 
 const embedded = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres({ dataDir: path.resolve('.data/bench-postgres'), port: 54399, logger });
 const adminUrl = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || embedded!.adminUrl;
@@ -80,7 +80,7 @@ try {
   console.log(`memory: rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`);
 } finally {
   server.closeAllConnections();
-  server.close();
+  await new Promise((r) => server.close(r));
   await pool.end();
   await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
   await admin.end();
