@@ -1,20 +1,14 @@
 import type { Request, Response } from 'express';
-import { z } from 'zod';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
 import type { Authentication } from '../auth/authentication.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { PasswordHasher } from '../auth/passwords.js';
-import { newPassword } from '../auth/user-rules.js';
+import { parsePasswordChange } from '../auth/user-rules.js';
 import type { UserStore } from '../auth/users.sql.js';
 import { InvalidInput, Unauthenticated } from '../http/errors.js';
 import { rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { SessionEnding } from '../sessions/session-ending.js';
-
-const passwordChange = z.object({
-  currentPassword: z.string({ error: 'Enter your current password.' }).min(1, 'Enter your current password.').max(1024),
-  newPassword,
-});
 
 /**
  * GET/POST /account/password. Success: every session of the user ends (this one included), and a new
@@ -42,13 +36,7 @@ export class PasswordController {
     try {
       const me = req.user;
       if (!me) throw new Unauthenticated();
-      const parsed = passwordChange.safeParse(req.body ?? {});
-      if (!parsed.success) {
-        const fields: Record<string, string> = {};
-        for (const issue of parsed.error.issues) fields[String(issue.path[0] ?? 'form')] ??= issue.message;
-        throw new InvalidInput(fields);
-      }
-      const { currentPassword, newPassword: next } = parsed.data;
+      const { currentPassword, newPassword: next } = parsePasswordChange(req.body);
       const ip = req.ip ?? 'unknown';
       // Guessing the current password from a stolen session is throttled like signing in.
       await this.deps.throttle.check(me.login, ip);

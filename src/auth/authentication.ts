@@ -9,6 +9,7 @@ import { clearSessionCookie, detachSession } from '../sessions/session-lifetime.
 import type { SessionRecords } from '../sessions/session-records.sql.js';
 import type { SessionUser } from '../types.js';
 import type { CheckedUser, Passport } from './passport-setup.js';
+import { publicUser } from './public-user.js';
 
 export class WrongCredentials extends AppError {
   constructor() {
@@ -28,9 +29,6 @@ export class PasswordExpired extends AppError {
     super(403, 'password_expired', 'Your password has expired. Please choose a new one.');
   }
 }
-
-/** Only what the session may hold about a user (nothing secret, nothing transient). */
-const sessionUser = ({ id, login, name, email, roles }: SessionUser): SessionUser => ({ id, login, name, email, roles });
 
 /** The named steps of authentication; controllers call these and nothing lower. */
 export class Authentication {
@@ -63,7 +61,7 @@ export class Authentication {
    */
   async startSessionFor(req: Request, res: Response, user: SessionUser, options: { passwordExpired?: boolean } = {}): Promise<void> {
     if (req.user) await this.deps.ending.end(req.sessionID, 'replaced');
-    await new Promise<void>((resolve, reject) => req.login(sessionUser(user), (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => req.login(publicUser(user), (err) => (err ? reject(err) : resolve())));
     const now = Date.now();
     const handle = randomBytes(16).toString('base64url');
     req.session.startedAt = now;

@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import { formValues, rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { Authentication } from './authentication.js';
+import { publicUser } from './public-user.js';
 import type { SignInAttempts } from './sign-in.js';
 import { parseSignIn, safeReturnTo } from './user-rules.js';
 
@@ -25,8 +26,7 @@ export class LoginController {
       const user = await this.deps.attempts.verify(req, res, parseSignIn(req.body));
       await this.deps.auth.startSessionFor(req, res, user, { passwordExpired: user.passwordExpired });
 
-      const { passwordExpired: _a, emailConfirmed: _b, ...publicUser } = user;
-      if (wantsJson(req)) return res.status(200).json({ user: publicUser });
+      if (wantsJson(req)) return res.status(200).json({ user: publicUser(user) });
       res.redirect(303, user.passwordExpired ? '/account/password' : (safeReturnTo(values.returnTo) ?? '/'));
     } catch (err) {
       if (!rerenderForm(req, res, err, 'login', values)) throw err;

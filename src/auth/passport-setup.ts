@@ -1,6 +1,7 @@
 import passportModule from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import type { SessionUser } from '../types.js';
+import { publicUser } from './public-user.js';
 import type { PasswordHasher } from './passwords.js';
 import type { UserStore } from './users.sql.js';
 
@@ -28,10 +29,7 @@ export function createPassport(deps: { users: UserStore; hasher: PasswordHasher;
     }),
   );
 
-  passport.serializeUser((user, done) => {
-    const { id, login, name, email, roles } = user;
-    done(null, { id, login, name, email, roles } satisfies SessionUser);
-  });
+  passport.serializeUser((user, done) => done(null, publicUser(user)));
   passport.deserializeUser((stored: SessionUser, done) => done(null, stored));
 
   return passport;

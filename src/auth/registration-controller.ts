@@ -10,7 +10,7 @@ import type { Authentication } from './authentication.js';
 import { CODE_LIFETIME_MS, type EmailConfirmations } from './email-confirmations.sql.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { PasswordHasher } from './passwords.js';
-import { email as emailRule, parseRegistration } from './user-rules.js';
+import { parseEmailConfirmation, parseRegistration } from './user-rules.js';
 import type { UserStore } from './users.sql.js';
 
 /**
@@ -72,16 +72,11 @@ export class RegistrationController {
   confirm = async (req: Request, res: Response) => {
     const values = formValues(req.body, ['email']);
     try {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      const email = emailRule.safeParse(body.email);
-      const code = typeof body.code === 'string' ? body.code.trim() : undefined;
-      if (!email.success || !code || !/^\d{6}$/.test(code)) {
-        throw new InvalidInput({ ...(!email.success ? { email: 'Enter the email address you registered with.' } : {}), ...(!code || !/^\d{6}$/.test(code) ? { code: 'Enter the 6-digit code from the email.' } : {}) });
-      }
-      const subject = `confirm:${email.data.toLowerCase()}`;
+      const { email, code } = parseEmailConfirmation(req.body);
+      const subject = `confirm:${email.toLowerCase()}`;
       const ip = req.ip ?? 'unknown';
       await this.deps.throttle.check(subject, ip);
-      const userId = await this.deps.confirmations.confirm(email.data, code);
+      const userId = await this.deps.confirmations.confirm(email, code);
       if (userId === undefined) {
         await this.deps.throttle.recordFailure(subject, ip);
         throw new InvalidInput({ code: 'This code is wrong, used or expired.' });

@@ -58,6 +58,22 @@ const signIn = z.object({
   password: text('Password').refine((s) => s.length >= 1 && s.length <= 1024, 'Enter your password.'),
 });
 
+const passwordChange = z.object({
+  currentPassword: z.string({ error: 'Enter your current password.' }).min(1, 'Enter your current password.').max(1024),
+  newPassword,
+});
+
+const emailConfirmation = z.object({
+  email: z
+    .string({ error: 'Enter the email address you registered with.' })
+    .transform((s) => s.trim())
+    .refine((s) => s.length <= 254 && !CONTROL.test(s) && z.email().safeParse(s).success, 'Enter the email address you registered with.'),
+  code: z
+    .string({ error: 'Enter the 6-digit code from the email.' })
+    .transform((s) => s.trim())
+    .refine((s) => /^\d{6}$/.test(s), 'Enter the 6-digit code from the email.'),
+});
+
 export type Registration = { login: string; email: string; name: string; password: string };
 export type SignIn = z.infer<typeof signIn>;
 
@@ -79,4 +95,12 @@ export function parseRegistration(body: unknown): Registration {
 
 export function parseSignIn(body: unknown): SignIn {
   return parse(signIn, body);
+}
+
+export function parsePasswordChange(body: unknown): z.infer<typeof passwordChange> {
+  return parse(passwordChange, body);
+}
+
+export function parseEmailConfirmation(body: unknown): z.infer<typeof emailConfirmation> {
+  return parse(emailConfirmation, body);
 }

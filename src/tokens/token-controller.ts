@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
 import { PasswordExpired } from '../auth/authentication.js';
+import { publicUser } from '../auth/public-user.js';
 import type { SignInAttempts } from '../auth/sign-in.js';
 import { parseSignIn } from '../auth/user-rules.js';
 import type { UserStore } from '../auth/users.sql.js';
@@ -64,8 +65,7 @@ export class TokenController {
     await this.deps.records.start({ handle: `token:${familyId}`, userId: user.id, ip: req.ip, userAgent: req.get('user-agent') });
     const { accessToken, expiresIn } = await this.deps.access.issue(user, familyId);
     this.setRefreshCookie(res, token);
-    const { passwordExpired: _a, emailConfirmed: _b, ...publicUser } = user;
-    res.json({ accessToken, tokenType: 'Bearer', expiresIn, user: publicUser });
+    res.json({ accessToken, tokenType: 'Bearer', expiresIn, user: publicUser(user) });
   };
 
   refreshTokens = async (req: Request, res: Response) => {

@@ -156,21 +156,25 @@ describe('npm start on a machine with no PostgreSQL server configured', () => {
     }
   });
 
-  test('an invalid setting stops start-up with one line naming the variable', async () => {
-    const child = spawn(process.execPath, ['dist/server.js'], { env: env({ PORT: 'eighty' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Runs the server expecting it to refuse to start; resolves its exit code and standard error. */
+  async function refusedStart(extra: Record<string, string>) {
+    const child = spawn(process.execPath, ['dist/server.js'], { env: env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c) => (err += c));
     const code = await new Promise((resolve) => child.on('exit', resolve));
+    return { code, err };
+  }
+
+  test('an invalid setting stops start-up with one line naming the variable', async () => {
+    const { code, err } = await refusedStart({ PORT: 'eighty' });
     assert.equal(code, 1);
     assert.equal(err.trim().split('\n').length, 1);
     assert.match(err, /^Invalid setting PORT: /);
   });
 
   test('NODE_ENV=production without SESSION_SECRET refuses to start', async () => {
-    const child = spawn(process.execPath, ['dist/server.js'], { env: env({ NODE_ENV: 'production' }), stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (c) => (err += c));
-    assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 1);
+    const { code, err } = await refusedStart({ NODE_ENV: 'production' });
+    assert.equal(code, 1);
     assert.match(err, /SESSION_SECRET/);
   });
 });
