@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import type http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
 import express, { type RequestHandler } from 'express';
@@ -8,34 +8,43 @@ import { AccountSessionsController } from './account/sessions-controller.js';
 import { AdminController } from './admin/admin-controller.js';
 import { SignedAssetCookies } from './assets/cloudfront-cookies.js';
 import { SecurityEvents } from './audit/security-events.sql.js';
+import { AttemptGuard } from './auth/attempt-guard.js';
 import { Authentication } from './auth/authentication.js';
+import { DeviceCookie } from './auth/device-cookie.js';
 import { EmailConfirmations } from './auth/email-confirmations.sql.js';
-import { LoginThrottle } from './auth/login-throttle.js';
-import { SignInAttempts } from './auth/sign-in.js';
 import { LoginController } from './auth/login-controller.js';
 import { LogoutController } from './auth/logout-controller.js';
-import { createPassport, type Passport } from './auth/passport-setup.js';
+import { createPassport } from './auth/passport-setup.js';
 import { PasswordHasher } from './auth/passwords.js';
+import { RateCounters } from './auth/rate-counters.sql.js';
 import { RegistrationController } from './auth/registration-controller.js';
+import { SignInAttempts } from './auth/sign-in.js';
 import { UserStore } from './auth/users.sql.js';
 import { ChatController } from './chat/chat-controller.js';
 import { ChatMessages } from './chat/chat-messages.sql.js';
+import type { HandshakeInputs } from './chat/socket-auth.js';
+import type { SignInAnnouncements } from './chat/socket-server.js';
 import type { Config } from './config.js';
-import type { Pool } from './db/pool.js';
+import { describeDbError, type Pool } from './db/pool.js';
 import { healthCheck } from './health/health-controller.js';
 import { showHome } from './home/home-controller.js';
 import { createCsrf, type Csrf } from './http/csrf.js';
 import { errorHandler, notFound } from './http/error-handler.js';
 import { requestLogger } from './http/request-logger.js';
+import { protectedByDefault } from './http/routes.js';
 import { securityHeaders } from './http/security-headers.js';
 import type { Logger } from './logger.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
-import { SessionEnding } from './sessions/session-ending.js';
+import { derivedKeys } from './secrets/derived-keys.js';
+import { AppSignInSockets } from './sessions/app-sign-in-sockets.sql.js';
 import { enforceSessionLifetime } from './sessions/session-lifetime.js';
 import { SessionRecords } from './sessions/session-records.sql.js';
 import { createSessionMiddleware, sessionCookieName } from './sessions/session-middleware.js';
 import { SessionStore } from './sessions/session-store.js';
+import { SignIns } from './sessions/sign-ins.js';
+import { socketSignIns } from './sessions/socket-sign-ins.js';
 import { AccessTokens } from './tokens/access-tokens.js';
+import { BearerCheck } from './tokens/bearer.js';
 import { RefreshTokens } from './tokens/refresh-tokens.sql.js';
 import type { SigningKey } from './tokens/signing-key.js';
 import { apiAuthGuard, TokenController } from './tokens/token-controller.js';
@@ -43,13 +52,29 @@ import { apiAuthGuard, TokenController } from './tokens/token-controller.js';
 const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
 const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 
+/**
+ * The routes anyone may reach without signing in. Every other route wired below needs a signed-in
+ * user (and answers 303 to /login or 401 unauthenticated), so a route added later is protected.
+ */
+export const PUBLIC_ROUTES = [
+  'GET /',
+  'GET /csrf-token',
+  'GET /register',
+  'POST /register',
+  'GET /register/confirm',
+  'POST /register/confirm',
+  'POST /register/confirm/resend',
+  'GET /login',
+  'POST /login',
+  'POST /logout',
+] as const;
+
 export interface AppDeps {
   config: Config;
   pool: Pool;
   logger: Logger;
-  /** Newest first. */
+  /** Newest first. Each derives its own CSRF and emailed-code keys. */
   sessionSecrets: string[];
-  csrfSecret: string;
   signingKey: SigningKey;
   /** Defaults to SMTP_URL or the DATA_DIR outbox. */
   mailer?: Mailer;
@@ -57,14 +82,15 @@ export interface AppDeps {
 
 export interface Application {
   app: express.Express;
-  /** The one session middleware instance, for the socket layer's handshake. */
-  sessionMiddleware: RequestHandler;
-  passport: Passport;
-  ending: SessionEnding;
+  /** The sign-in lifecycle: every start and end of a sign-in, and its announcement. */
+  signIns: SignIns;
   sessionStore: SessionStore;
-  accessTokens: AccessTokens;
-  refreshTokens: RefreshTokens;
-  users: UserStore;
+  /** What the socket layer gets: the handshake, the lifecycle's announcement, the headers. */
+  socketInputs: {
+    handshake: HandshakeInputs;
+    announcements: SignInAnnouncements;
+    securityHeaders: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  };
 }
 
 /** What every page template can use: the signed-in user and a CSRF token, computed only when rendered. */
@@ -91,41 +117,46 @@ const noStore: RequestHandler = (_req, res, next) => {
   next();
 };
 
-export function createApp({ config, pool, logger, sessionSecrets, csrfSecret, signingKey, mailer }: AppDeps): Application {
+export function createApp({ config, pool, logger, sessionSecrets, signingKey, mailer }: AppDeps): Application {
   const cookieName = sessionCookieName(config.https);
-  const store = new SessionStore(pool, config.sessionIdleMs, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
-  const sessionMiddleware = createSessionMiddleware({ store, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
-  const ending = new SessionEnding(pool, config.sessionIdleMs);
-  const records = new SessionRecords(pool, config.sessionIdleMs);
+  const sessionStore = new SessionStore(pool, config.sessionIdleMs, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
+  const sessionMiddleware = createSessionMiddleware({ store: sessionStore, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
   const events = new SecurityEvents(pool);
-  const users = new UserStore(pool);
+  const users = new UserStore(pool, config.passwordMaxAgeDays);
+  const refresh = new RefreshTokens(pool, config.refreshTokenMs);
+  const appSockets = new AppSignInSockets(pool);
+  const signIns = new SignIns({ pool, sessions: sessionStore, refresh, records: new SessionRecords(pool), events, users, appSockets, idleMs: config.sessionIdleMs });
   const hasher = new PasswordHasher(config.bcryptCost, config.passwordPepper);
-  const throttle = new LoginThrottle(pool, { maxFailures: config.loginMaxFailures, ipDailyFailures: config.loginIpDailyFailures });
-  const passport = createPassport({ users, hasher, passwordMaxAgeDays: config.passwordMaxAgeDays });
-  const csrf = createCsrf({ secret: csrfSecret, appOrigin: config.appOrigin, https: config.https, exemptPrefix: '/api/auth/' });
+  const guard = new AttemptGuard(pool, { maxFailures: config.loginMaxFailures, ipDailyFailures: config.loginIpDailyFailures });
+  const devices = new DeviceCookie(config.https);
+  const passport = createPassport({ users, hasher, onRehashError: (err) => logger.warn({ err: describeDbError(err) }, 'rehashing a password failed') });
+  const csrf = createCsrf({ secrets: derivedKeys(sessionSecrets, 'csrf-token-secret'), appOrigin: config.appOrigin, https: config.https, exemptPrefix: '/api/auth/' });
   const assetCookies = config.cloudFront && new SignedAssetCookies(config.cloudFront, config.https);
-  const auth = new Authentication({ passport, csrf, ending, records, cookieName, https: config.https, absoluteMs: config.sessionAbsoluteMs, assetCookies });
+  const auth = new Authentication({
+    passport, csrf, signIns, cookieName, https: config.https, absoluteMs: config.sessionAbsoluteMs, passwordMaxAgeDays: config.passwordMaxAgeDays, assetCookies: assetCookies || undefined,
+  });
   const registration = new RegistrationController({
-    auth, users, hasher, pool, throttle, events, logger,
+    auth, users, hasher, pool, guard, events, logger, devices,
+    rates: new RateCounters(pool),
+    ipHourly: config.registerIpHourly,
     requireConfirmation: config.requireEmailConfirmation,
-    confirmations: new EmailConfirmations(pool, createHmac('sha256', csrfSecret).update('email-confirmation-codes').digest('hex')),
+    confirmations: new EmailConfirmations(pool, derivedKeys(sessionSecrets, 'email-confirmation-codes')),
     mailer: mailer ?? createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, dataDir: config.dataDir, logger }),
   });
-  const attempts = new SignInAttempts({ auth, throttle, users, events });
-  const accessTokens = new AccessTokens(signingKey, config.appOrigin);
-  const refreshTokens = new RefreshTokens(pool, config.refreshTokenMs);
-  const tokens = new TokenController({ attempts, access: accessTokens, refresh: refreshTokens, users, records, events, https: config.https, refreshMs: config.refreshTokenMs });
-  const login = new LoginController({ auth, attempts });
-  const logout = new LogoutController({ auth, ending, refreshTokens });
-  const password = new PasswordController({
-    auth, users, hasher, ending, throttle, events,
-    onPasswordChanged: async (userId) => void (await refreshTokens.revokeAllForUser(userId, 'password_changed')),
-  });
-  const accountSessions = new AccountSessionsController({ auth, records, ending });
+  const attempts = new SignInAttempts({ auth, guard, users, events });
+  const accessTokens = new AccessTokens(signingKey, config.appOrigin, config.accessTokenSeconds);
+  const bearer = new BearerCheck({ access: accessTokens, refresh, users });
+  const tokens = new TokenController({ attempts, access: accessTokens, refresh, signIns, users, https: config.https, refreshMs: config.refreshTokenMs });
+  const login = new LoginController({ auth, attempts, devices, guard, appOrigin: config.appOrigin });
+  const logout = new LogoutController({ auth });
+  const password = new PasswordController({ auth, users, hasher, guard, signIns, events });
+  const accountSessions = new AccountSessionsController({ auth, signIns });
   const chat = new ChatController(new ChatMessages(pool));
-  const admin = new AdminController({ ending, users, throttle, events });
-  const { requireUser } = auth;
+  const admin = new AdminController({ signIns, users, throttle: guard, events });
   const requireAdmin = auth.requireRole('admin');
+  const headers = securityHeaders({ https: config.https });
+  const passportInit = passport.initialize();
+  const passportSession = passport.session();
 
   const app = express();
   app.disable('x-powered-by');
@@ -134,7 +165,7 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret, si
   app.set('view engine', 'ejs');
 
   if (config.https) app.use(assumeSsl);
-  app.use(securityHeaders({ https: config.https }));
+  app.use(headers);
   app.use(requestLogger(logger));
   // Static files and the health check come before the session: they never create or read one.
   app.use('/public', express.static(PUBLIC_DIR, { index: false, maxAge: '1h', fallthrough: true }));
@@ -151,34 +182,52 @@ export function createApp({ config, pool, logger, sessionSecrets, csrfSecret, si
   app.post('/api/auth/login', tokens.login);
   app.post('/api/auth/refresh-tokens', tokens.refreshTokens);
   app.post('/api/auth/logout', tokens.logout);
-  app.get('/api/me', tokens.requireBearer, tokens.me);
+  app.get('/api/me', bearer.requireBearer, tokens.me);
   app.use(sessionMiddleware);
-  app.use(passport.initialize());
-  app.use(passport.session());
-  app.use(enforceSessionLifetime({ ending, cookieName, https: config.https }));
+  app.use(passportInit);
+  app.use(passportSession);
+  app.use(enforceSessionLifetime({ signIns, cookieName, https: config.https }));
   app.use(csrf.protect);
   app.use(auth.restrictExpiredPassword);
+  if (assetCookies) app.use(assetCookies.refresh(auth.isRestricted));
 
-  app.get('/', showHome);
-  app.get('/csrf-token', (req, res) => void res.json({ csrfToken: csrf.token(req, res) }));
-  app.get('/register', registration.show);
-  app.post('/register', registration.submit);
-  app.get('/register/confirm', registration.showConfirm);
-  app.post('/register/confirm', registration.confirm);
-  app.get('/login', login.show);
-  app.post('/login', login.submit);
-  app.post('/logout', logout.submit);
-  app.get('/chat', requireUser, chat.show);
-  app.get('/account/password', requireUser, password.show);
-  app.post('/account/password', requireUser, password.submit);
-  app.get('/account/sessions', requireUser, accountSessions.list);
-  app.post('/account/sessions/:handle/revoke', requireUser, accountSessions.revoke);
-  app.get('/admin', requireAdmin, admin.show);
-  app.post('/admin/users/:id/unlock', requireAdmin, admin.unlock);
-  app.post('/admin/users/:id/expire-password', requireAdmin, admin.expirePassword);
+  const route = protectedByDefault(app, auth.requireUser, PUBLIC_ROUTES);
+  route.get('/', showHome);
+  route.get('/csrf-token', (req, res) => void res.json({ csrfToken: csrf.token(req, res) }));
+  route.get('/register', registration.show);
+  route.post('/register', registration.submit);
+  route.get('/register/confirm', registration.showConfirm);
+  route.post('/register/confirm', registration.confirm);
+  route.post('/register/confirm/resend', registration.resend);
+  route.get('/login', login.show);
+  route.post('/login', login.submit);
+  route.post('/logout', logout.submit);
+  route.get('/chat', chat.show);
+  route.get('/account/password', password.show);
+  route.post('/account/password', password.submit);
+  route.get('/account/sessions', accountSessions.list);
+  route.post('/account/sessions/:handle/revoke', accountSessions.revoke);
+  route.get('/admin', requireAdmin, admin.show);
+  route.post('/admin/users/:id/unlock', requireAdmin, admin.unlock);
+  route.post('/admin/users/:id/expire-password', requireAdmin, admin.expirePassword);
+  route.verify();
 
   app.use(notFound);
   app.use(errorHandler(logger));
 
-  return { app, sessionMiddleware, passport, ending, sessionStore: store, accessTokens, refreshTokens, users };
+  return {
+    app,
+    signIns,
+    sessionStore,
+    socketInputs: {
+      handshake: {
+        sessionMiddleware: [sessionMiddleware, passportInit, passportSession],
+        isRestricted: auth.isRestricted,
+        verifyToken: (token) => bearer.check(token),
+        signIns: socketSignIns({ sessions: sessionStore, appSockets, refresh }),
+      },
+      announcements: signIns,
+      securityHeaders: (req, res) => headers(req as express.Request, res as express.Response, () => {}),
+    },
+  };
 }

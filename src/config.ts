@@ -57,6 +57,9 @@ const envSchema = z.object({
   LOGIN_MAX_FAILURES: intIn(1, 1000, 5),
   LOGIN_IP_DAILY_FAILURES: intIn(1, 1_000_000, 100),
   PASSWORD_MAX_AGE_DAYS: intIn(0, 36_500, 0),
+  REGISTER_IP_HOURLY: intIn(0, 1_000_000, 20),
+  ACCESS_TOKEN_SECONDS: intIn(5, 86_400, 1800),
+  CLOUDFRONT_COOKIE_MINUTES: intIn(1, 10_080, 10),
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, 'expected a redis:// URL').optional()),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'expected fatal, error, warn, info, debug, trace or silent' })
@@ -98,6 +101,9 @@ export interface Config {
   loginMaxFailures: number;
   loginIpDailyFailures: number;
   passwordMaxAgeDays: number;
+  /** Registration attempts one IP may make an hour (0 = no limit). */
+  registerIpHourly: number;
+  accessTokenSeconds: number;
   redisUrl: string | undefined;
   logLevel: string;
   logPretty: boolean;
@@ -108,7 +114,7 @@ export interface Config {
   jwtPrivateKeyPath: string | undefined;
   refreshTokenMs: number;
   /** Set when all three CloudFront settings are: signed asset cookies at sign-in. */
-  cloudFront: { keyPairId: string; privateKeyPath: string; resource: string; cookieDomain: string | undefined } | undefined;
+  cloudFront: { keyPairId: string; privateKeyPath: string; resource: string; cookieDomain: string | undefined; cookieMinutes: number } | undefined;
   requireEmailConfirmation: boolean;
   smtpUrl: string | undefined;
   mailFrom: string;
@@ -166,6 +172,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     loginMaxFailures: e.LOGIN_MAX_FAILURES,
     loginIpDailyFailures: e.LOGIN_IP_DAILY_FAILURES,
     passwordMaxAgeDays: e.PASSWORD_MAX_AGE_DAYS,
+    registerIpHourly: e.REGISTER_IP_HOURLY,
+    accessTokenSeconds: e.ACCESS_TOKEN_SECONDS,
     redisUrl: e.REDIS_URL,
     logLevel: e.LOG_LEVEL,
     logPretty: e.LOG_PRETTY,
@@ -176,7 +184,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     refreshTokenMs: e.REFRESH_TOKEN_DAYS * 86_400_000,
     cloudFront: cloudFrontMissing.length
       ? undefined
-      : { keyPairId: e.CLOUDFRONT_KEY_PAIR_ID!, privateKeyPath: e.CLOUDFRONT_PRIVATE_KEY_PATH!, resource: e.CLOUDFRONT_RESOURCE!, cookieDomain: e.CLOUDFRONT_COOKIE_DOMAIN },
+      : { keyPairId: e.CLOUDFRONT_KEY_PAIR_ID!, privateKeyPath: e.CLOUDFRONT_PRIVATE_KEY_PATH!, resource: e.CLOUDFRONT_RESOURCE!, cookieDomain: e.CLOUDFRONT_COOKIE_DOMAIN, cookieMinutes: e.CLOUDFRONT_COOKIE_MINUTES },
     requireEmailConfirmation: e.REQUIRE_EMAIL_CONFIRMATION,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM ?? `Parlour <no-reply@${appOrigin.hostname}>`,

@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
@@ -7,6 +6,7 @@ import { createSocketLayer } from './chat/socket-server.js';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
 import { readOrCreateSecret } from './data-dir.js';
 import { openDatabase, type Database } from './db/database.js';
+import { createPool } from './db/pool.js';
 import { createLogger, type Logger } from './logger.js';
 import { startSessionSweeper } from './sessions/session-sweeper.js';
 import { loadSigningKey } from './tokens/signing-key.js';
@@ -20,7 +20,6 @@ export interface RunningServer {
 
 export async function startWebServer(config: Config, logger: Logger, db: Database): Promise<RunningServer> {
   const sessionSecrets = config.sessionSecrets ?? [await readOrCreateSecret(config.dataDir, 'session-secret')];
-  const csrfSecret = createHmac('sha256', sessionSecrets[0]!).update('csrf-token-secret').digest('base64url');
   const signingKey = await loadSigningKey({ dataDir: config.dataDir, privateKeyPath: config.jwtPrivateKeyPath });
 
   const server = http.createServer();
@@ -33,11 +32,14 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
   const { port } = server.address() as AddressInfo;
   if (config.appOriginDefaulted) config = { ...config, appOrigin: `http://localhost:${port}` };
 
-  const application = createApp({ config, pool: db.pool, logger, sessionSecrets, csrfSecret, signingKey });
+  const application = createApp({ config, pool: db.pool, logger, sessionSecrets, signingKey });
   server.on('request', application.app);
   const adapter = await createSocketAdapter(config, db.url, logger);
-  const sockets = createSocketLayer({ httpServer: server, application, pool: db.pool, config, logger, adapter: adapter.adapter });
-  const sweeper = startSessionSweeper(application.ending, logger);
+  // Chat's own queries run on a small pool of their own: a flood of socket work cannot take the
+  // connections that HTTP requests (sign-ins, /health) need.
+  const socketPool = createPool(db.url, { max: Math.max(2, Math.ceil(config.dbPoolMax / 3)), logger, applicationName: 'express-auth-chat/sockets' });
+  const sockets = createSocketLayer({ httpServer: server, ...application.socketInputs, origin: config.appOrigin, pool: socketPool, logger, adapter: adapter.adapter });
+  const sweeper = startSessionSweeper(application.signIns, logger);
   logger.info({ adapter: adapter.kind }, 'socket.io adapter');
 
   return {
@@ -52,6 +54,7 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
       await sockets.close();
       clearTimeout(force);
       await adapter.close();
+      await socketPool.end().catch(() => {});
     },
   };
 }

@@ -244,7 +244,7 @@ describe('ending a session closes its sockets within a second, and no others', (
     const { id, s1, s2, s3 } = await twoSessionsAndABystander();
     await app.db.query("UPDATE express_sessions SET expire = now() - interval '1 second' WHERE user_id = $1", [id]);
     const closed = Promise.all([disconnected(s1), disconnected(s2)]);
-    await app.application.ending.endExpired();
+    await app.application.signIns.endExpired();
     await closed;
     assert.ok(s3.connected);
   });

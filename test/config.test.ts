@@ -48,7 +48,7 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ CLOUDFRONT_KEY_PAIR_ID: 'K1' }), /Invalid setting CLOUDFRONT_PRIVATE_KEY_PATH: required/);
     assert.equal(loadConfig({}).cloudFront, undefined);
     assert.deepEqual(loadConfig({ CLOUDFRONT_KEY_PAIR_ID: 'K1', CLOUDFRONT_PRIVATE_KEY_PATH: '/k.pem', CLOUDFRONT_RESOURCE: 'https://cdn.example.com/*' }).cloudFront, {
-      keyPairId: 'K1', privateKeyPath: '/k.pem', resource: 'https://cdn.example.com/*', cookieDomain: undefined,
+      keyPairId: 'K1', privateKeyPath: '/k.pem', resource: 'https://cdn.example.com/*', cookieDomain: undefined, cookieMinutes: 10,
     });
     assert.throws(() => loadConfig({ REQUIRE_EMAIL_CONFIRMATION: 'sometimes' }), /Invalid setting REQUIRE_EMAIL_CONFIRMATION: /);
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,15 +15,23 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** The code from the newest message to this address in the outbox (no SMTP_URL: messages land there). */
-function codeFor(email: string): string {
+/** The messages to this address in the outbox (no SMTP_URL: messages land there), newest first. */
+function mailsTo(email: string): string[] {
   const outbox = path.join(dataDir, 'outbox');
-  const mails = readdirSync(outbox)
+  if (!existsSync(outbox)) return [];
+  return readdirSync(outbox)
     .sort()
     .reverse()
     .map((f) => readFileSync(path.join(outbox, f), 'utf8'))
     .filter((m) => m.includes(`To: ${email}`));
-  assert.ok(mails.length, `a message to ${email} in the outbox`);
+}
+
+/** The code from the newest message to this address, once `count` messages have arrived (mail is not awaited by requests). */
+async function codeFor(email: string, count = 1): Promise<string> {
+  const until = Date.now() + 5000;
+  while (mailsTo(email).length < count && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  const mails = mailsTo(email);
+  assert.ok(mails.length >= count, `${count} message(s) to ${email} in the outbox`);
   return /confirmation code is (\d{6})/.exec(mails[0]!)![1]!;
 }
 
@@ -42,9 +50,9 @@ describe('with REQUIRE_EMAIL_CONFIRMATION=true', () => {
     assert.ok(!reply.setCookies.some((c) => c.startsWith('sid=')), 'not signed in');
     const { rows } = await app.db.query('SELECT email_confirmed FROM users WHERE login = $1', [user.login]);
     assert.equal(rows[0].email_confirmed, false);
-    assert.match(codeFor(user.email), /^\d{6}$/);
+    assert.match(await codeFor(user.email), /^\d{6}$/);
     const { rows: stored } = await app.db.query('SELECT code_hash FROM email_confirmations c JOIN users u ON u.id = c.user_id WHERE u.login = $1', [user.login]);
-    assert.notEqual(stored[0].code_hash, codeFor(user.email), 'stored hashed');
+    assert.notEqual(stored[0].code_hash, await codeFor(user.email), 'stored hashed');
 
     const login = await client.postJson('/login', { login: user.login, password: user.password });
     assert.equal(login.status, 403);
@@ -62,7 +70,7 @@ describe('with REQUIRE_EMAIL_CONFIRMATION=true', () => {
     assert.equal(reply.location, `/register/confirm?email=${encodeURIComponent(user.email)}`);
     const page = await browser.get(reply.location!);
     assert.match(page.text, new RegExp(`value="${user.email}"`));
-    const confirmed = await browser.postForm('/register/confirm', { email: user.email, code: codeFor(user.email) });
+    const confirmed = await browser.postForm('/register/confirm', { email: user.email, code: await codeFor(user.email) });
     assert.equal(confirmed.status, 303);
     assert.equal(confirmed.location, '/login?confirmed=1');
     assert.match((await browser.get('/login?confirmed=1')).text, /email is confirmed/);
@@ -75,7 +83,7 @@ describe('with REQUIRE_EMAIL_CONFIRMATION=true', () => {
     const client = await script();
     const user = newUser();
     await client.postJson('/register', user);
-    const code = codeFor(user.email);
+    const code = await codeFor(user.email);
     assert.equal((await client.postJson('/register/confirm', { email: user.email, code })).status, 200);
     const again = await client.postJson('/register/confirm', { email: user.email, code });
     assert.equal(again.status, 400);
@@ -92,7 +100,7 @@ describe('with REQUIRE_EMAIL_CONFIRMATION=true', () => {
     );
     assert.ok(rows[0].s > 14 * 60 && rows[0].s <= 15 * 60);
     await app.db.query("UPDATE email_confirmations SET expires_at = now() - interval '1 second' WHERE user_id = (SELECT id FROM users WHERE login = $1)", [user.login]);
-    const reply = await client.postJson('/register/confirm', { email: user.email, code: codeFor(user.email) });
+    const reply = await client.postJson('/register/confirm', { email: user.email, code: await codeFor(user.email) });
     assert.equal(reply.status, 400);
     assert.equal((await client.postJson('/login', { login: user.login, password: user.password })).json.error.code, 'email_unconfirmed');
   });
@@ -101,7 +109,7 @@ describe('with REQUIRE_EMAIL_CONFIRMATION=true', () => {
     const client = await script();
     const user = newUser();
     await client.postJson('/register', user);
-    const real = codeFor(user.email);
+    const real = await codeFor(user.email);
     const wrong = real === '000000' ? '000001' : '000000';
     for (let i = 0; i < 3; i++) assert.equal((await client.postJson('/register/confirm', { email: user.email, code: wrong })).status, 400);
     const throttled = await client.postJson('/register/confirm', { email: user.email, code: real });
@@ -130,6 +138,7 @@ describe('with SMTP_URL', () => {
       await client.fetchCsrf();
       const user = newUser();
       assert.equal((await client.postJson('/register', user)).status, 201);
+      await smtp.waitFor(1);
       assert.equal(smtp.messages.length, 1);
       assert.match(smtp.messages[0]!, new RegExp(`To: ${user.email}`));
       assert.match(smtp.messages[0]!, /From: Parlour <hello@example.com>/);

@@ -77,7 +77,7 @@ describe('POST /api/auth/login', () => {
     assert.ok(throttled.reply.headers.get('retry-after'));
     await app.db.query("DELETE FROM login_throttle WHERE key LIKE 'pair:%' || $1 || '%'", [user.login]);
     assert.equal((await tokenLogin(user)).reply.status, 200);
-    const { rows } = await app.db.query("SELECT count(*)::int AS n FROM security.sessions WHERE user_id = $1 AND handle LIKE 'token:%'", [id]);
+    const { rows } = await app.db.query("SELECT count(*)::int AS n FROM security.sessions WHERE user_id = $1 AND kind = 'app'", [id]);
     assert.equal(rows[0].n, 1, 'a security.sessions row for the token sign-in');
   });
 
@@ -185,8 +185,8 @@ describe('POST /api/auth/refresh-tokens', () => {
     assertInvalidToken(await refresh(thief), 'token_reused');
     assertInvalidToken(await refresh(client));
     assertInvalidToken(await me(rotated.json.accessToken));
-    const { rows } = await app.db.query("SELECT detail FROM security.events WHERE type = 'tokens_revoked' AND user_id = $1", [id]);
-    assert.deepEqual(rows.map((r) => r.detail.reason), ['reused']);
+    const { rows } = await app.db.query("SELECT detail FROM security.events WHERE type = 'revoked' AND user_id = $1", [id]);
+    assert.deepEqual(rows.map((r) => r.detail.why), ['token_reused']);
   });
 
   test('a different fingerprint is invalid_token and revokes the family', async () => {

@@ -1,18 +1,19 @@
 import type { Request, Response } from 'express';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
+import type { AttemptGuard } from '../auth/attempt-guard.js';
 import type { Authentication } from '../auth/authentication.js';
-import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import { parsePasswordChange } from '../auth/user-rules.js';
-import type { UserStore } from '../auth/users.sql.js';
+import type { UserStore, UserWithHash } from '../auth/users.sql.js';
 import { InvalidInput, Unauthenticated } from '../http/errors.js';
 import { rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
-import type { SessionEnding } from '../sessions/session-ending.js';
+import type { SignIns } from '../sessions/sign-ins.js';
 
 /**
- * GET/POST /account/password. Success: every session of the user ends (this one included), and a new
- * session with a new id starts here, no longer restricted.
+ * GET/POST /account/password. The current password goes through the attempt guard (a stolen
+ * session cannot guess it faster than a sign-in could). Success: in one transaction the password is
+ * set and every sign-in of the user ends; then a new session with a new id starts here.
  */
 export class PasswordController {
   constructor(
@@ -20,16 +21,14 @@ export class PasswordController {
       auth: Authentication;
       users: UserStore;
       hasher: PasswordHasher;
-      ending: SessionEnding;
-      throttle: LoginThrottle;
+      guard: AttemptGuard;
+      signIns: SignIns;
       events: SecurityEvents;
-      /** Other things a password change revokes (refresh tokens). */
-      onPasswordChanged?: (userId: number) => Promise<void>;
     },
   ) {}
 
   show = (req: Request, res: Response) => {
-    res.render('account-password', { error: undefined, fields: {}, values: {}, expired: Boolean(req.session.passwordExpired) });
+    res.render('account-password', { error: undefined, fields: {}, values: {}, expired: this.deps.auth.isRestricted(req.session) });
   };
 
   submit = async (req: Request, res: Response) => {
@@ -38,25 +37,27 @@ export class PasswordController {
       if (!me) throw new Unauthenticated();
       const { currentPassword, newPassword: next } = parsePasswordChange(req.body);
       const ip = req.ip ?? 'unknown';
-      // Guessing the current password from a stolen session is throttled like signing in.
-      await this.deps.throttle.check(me.login, ip);
-      const stored = await this.deps.users.findById(me.id);
-      if (!stored) throw new Unauthenticated();
-      if (!(await this.deps.hasher.verify(currentPassword, stored.passwordHash))) {
-        await this.deps.throttle.recordFailure(me.login, ip);
+      const stored = await this.deps.guard.attempt({ subject: me.login, ip }, async () => {
+        const found = await this.deps.users.findById(me.id);
+        return found && (await this.deps.hasher.verify(currentPassword, found.passwordHash)) ? found : undefined;
+      });
+      if (!stored) {
+        await this.deps.events.record({ type: 'password_change_failed', userId: me.id, login: me.login, ip });
         throw new InvalidInput({ currentPassword: 'Your current password is not correct.' });
       }
       if (await this.deps.hasher.verify(next, stored.passwordHash)) {
         throw new InvalidInput({ newPassword: 'Choose a password different from the current one.' });
       }
 
-      await this.deps.users.updatePassword(me.id, await this.deps.hasher.hash(next));
-      await this.deps.events.record({ type: 'password_changed', userId: me.id, login: me.login, ip });
-      await this.deps.ending.endAllForUser(me.id, 'password_changed', undefined, { ip });
-      await this.deps.onPasswordChanged?.(me.id);
-      await this.deps.auth.startSessionFor(req, res, stored.user);
+      const hash = await this.deps.hasher.hash(next);
+      let updated: UserWithHash | undefined;
+      await this.deps.signIns.end({ userId: me.id }, 'password_changed', { ip }, async (tx) => {
+        updated = await this.deps.users.updatePassword(tx, me.id, hash);
+      });
+      if (!updated) throw new Unauthenticated();
+      await this.deps.auth.startSessionFor(req, res, updated);
 
-      if (wantsJson(req)) return res.status(200).json({ user: stored.user });
+      if (wantsJson(req)) return res.status(200).json({ user: updated.user });
       res.redirect(303, '/');
     } catch (err) {
       if (!rerenderForm(req, res, err, 'account-password', {})) throw err;

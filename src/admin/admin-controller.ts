@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
-import type { LoginThrottle } from '../auth/login-throttle.js';
+import type { AttemptGuard } from '../auth/attempt-guard.js';
 import type { UserStore } from '../auth/users.sql.js';
-import type { SessionEnding } from '../sessions/session-ending.js';
+import type { SignIns } from '../sessions/sign-ins.js';
 import { NotFound } from '../http/errors.js';
 import { wantsJson } from '../http/negotiation.js';
 
@@ -10,7 +10,7 @@ const userId = (raw: string) => (/^\d{1,15}$/.test(raw) ? Number(raw) : undefine
 
 /** /admin: users with roles and lock state, unlock, expire password, the latest audit events. */
 export class AdminController {
-  constructor(private readonly deps: { ending: SessionEnding; users: UserStore; throttle: LoginThrottle; events: SecurityEvents }) {}
+  constructor(private readonly deps: { signIns: SignIns; users: UserStore; throttle: AttemptGuard; events: SecurityEvents }) {}
 
   show = async (req: Request, res: Response) => {
     const [users, events] = await Promise.all([this.deps.users.list(), this.deps.events.latest(50)]);
@@ -44,10 +44,11 @@ export class AdminController {
 
   expirePassword = async (req: Request<{ id: string }>, res: Response) => {
     const target = await this.target(req.params.id);
-    await this.deps.users.markPasswordExpired(target.user.id);
-    // The user's live sessions become restricted at their next request, not only at the next sign-in.
-    await this.deps.ending.restrictAllForUser(target.user.id);
-    await this.deps.events.record({ type: 'password_expired_by_admin', userId: target.user.id, login: target.user.login, actorId: req.user!.id, ip: req.ip });
+    // The mark and the restriction of every live sign-in commit together, audited with the administrator.
+    await this.deps.signIns.restrictAll(target.user.id, async (tx) => {
+      await this.deps.users.markPasswordExpired(tx, target.user.id);
+      await this.deps.events.record({ type: 'password_expired_by_admin', userId: target.user.id, login: target.user.login, actorId: req.user!.id, ip: req.ip }, tx);
+    });
     this.done(req, res);
   };
 

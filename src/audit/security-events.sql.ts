@@ -1,15 +1,14 @@
 import type { Pool, PoolClient } from '../db/pool.js';
+import type { EndCause } from '../sessions/sign-ins.js';
 
 export type SecurityEventType =
   | 'sign_in'
   | 'sign_in_failed'
   | 'sign_in_throttled'
-  | 'logout'
-  | 'logout_everywhere'
-  | 'revoked'
-  | 'password_changed'
-  | 'expired'
-  | 'replaced'
+  | EndCause
+  | 'password_change_failed'
+  | 'code_failed'
+  | 'registration_throttled'
   | 'unlock'
   | 'password_expired_by_admin'
   | 'tokens_revoked'

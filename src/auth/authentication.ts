@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { SessionData } from 'express-session';
 import type { SignedAssetCookies } from '../assets/cloudfront-cookies.js';
 import type { Csrf } from '../http/csrf.js';
 import { AppError, Unauthenticated } from '../http/errors.js';
 import { wantsJson } from '../http/negotiation.js';
-import type { EndReason, SessionEnding } from '../sessions/session-ending.js';
 import { clearSessionCookie, detachSession } from '../sessions/session-lifetime.js';
-import type { SessionRecords } from '../sessions/session-records.sql.js';
-import type { SessionUser } from '../types.js';
+import { CredentialsChanged, type EndCause, type SignIns } from '../sessions/sign-ins.js';
 import type { CheckedUser, Passport } from './passport-setup.js';
-import { publicUser } from './public-user.js';
+import { isPasswordExpired } from './password-expiry.js';
 
 export class WrongCredentials extends AppError {
   constructor() {
@@ -30,17 +29,21 @@ export class PasswordExpired extends AppError {
   }
 }
 
-/** The named steps of authentication; controllers call these and nothing lower. */
+/**
+ * The named steps of authentication for browser sessions (Rails' concern): check the credentials,
+ * start a session for a user, terminate it, and the guards. Controllers call these and nothing
+ * lower; the rows are the sign-in lifecycle's.
+ */
 export class Authentication {
   constructor(
     private readonly deps: {
       passport: Passport;
       csrf: Csrf;
-      ending: SessionEnding;
-      records: SessionRecords;
+      signIns: SignIns;
       cookieName: string;
       https: boolean;
       absoluteMs: number;
+      passwordMaxAgeDays: number;
       /** CloudFront signed cookies, when configured. */
       assetCookies?: SignedAssetCookies;
     },
@@ -55,27 +58,54 @@ export class Authentication {
     });
   }
 
+  /** Signed in with an expired password (marked, or past PASSWORD_MAX_AGE_DAYS now): only the password form. */
+  readonly isRestricted = (session: SessionData): boolean =>
+    isPasswordExpired({ marked: Boolean(session.passwordExpired), changedAt: session.passwordChangedAt ?? session.startedAt ?? Date.now() }, this.deps.passwordMaxAgeDays);
+
   /**
    * Signs the user in on a fresh session id (no fixation) with a fresh CSRF token and a new public
-   * handle, recorded in security.sessions. An expired password gives a restricted session.
+   * handle. The session exists only if the credentials checked are still the user's when it is
+   * written (a password changed meanwhile: 401 wrong_credentials, nothing kept).
    */
-  async startSessionFor(req: Request, res: Response, user: SessionUser, options: { passwordExpired?: boolean } = {}): Promise<void> {
-    if (req.user) await this.deps.ending.end(req.sessionID, 'replaced');
-    await new Promise<void>((resolve, reject) => req.login(publicUser(user), (err) => (err ? reject(err) : resolve())));
+  async startSessionFor(req: Request, res: Response, user: CheckedUser): Promise<void> {
+    if (req.user) await this.deps.signIns.end({ sid: req.sessionID }, 'replaced', { ip: req.ip });
+    await new Promise<void>((resolve, reject) => req.login(user as unknown as Express.User, (err) => (err ? reject(err) : resolve())));
+    req.user = user.user;
     const now = Date.now();
     const handle = randomBytes(16).toString('base64url');
-    req.session.startedAt = now;
-    req.session.absoluteExpiresAt = now + this.deps.absoluteMs;
-    req.session.handle = handle;
-    if (options.passwordExpired) req.session.passwordExpired = true;
-    await this.deps.records.start({ handle, userId: user.id, ip: req.ip, userAgent: req.get('user-agent') });
+    const session = req.session;
+    session.startedAt = now;
+    session.absoluteExpiresAt = now + this.deps.absoluteMs;
+    session.handle = handle;
+    session.passwordChangedAt = user.passwordChangedAt;
+    if (user.passwordMarkedExpired) session.passwordExpired = true;
+    const restricted = this.isRestricted(session);
+    // A restricted sign-in gets no CDN access.
+    if (!restricted) this.deps.assetCookies?.issue(res, session);
+    try {
+      await this.deps.signIns.startBrowser({
+        sid: req.sessionID,
+        sess: session as SessionData & { handle: string },
+        userId: user.user.id,
+        credentialsVersion: user.credentialsVersion,
+        ip: req.ip,
+        userAgent: req.get('user-agent'),
+      });
+    } catch (err) {
+      if (!(err instanceof CredentialsChanged)) throw err;
+      detachSession(req);
+      this.deps.assetCookies?.clear(res);
+      throw new WrongCredentials();
+    }
     this.deps.csrf.token(req, res, { rotate: true });
-    this.deps.assetCookies?.set(res, new Date(req.session.absoluteExpiresAt));
   }
 
-  /** Ends this request's session (row, cookie, announcement) and leaves the request anonymous. */
-  async terminateSession(req: Request, res: Response, reason: EndReason): Promise<void> {
-    if (req.user) await this.deps.ending.end(req.sessionID, reason, { ip: req.ip });
+  /** Ends this request's session (or, with everywhere, every sign-in of the user) and leaves the request anonymous. */
+  async terminateSession(req: Request, res: Response, reason: EndCause, options: { everywhere?: boolean } = {}): Promise<void> {
+    if (req.user) {
+      const target = options.everywhere ? { userId: req.user.id } : { sid: req.sessionID };
+      await this.deps.signIns.end(target, reason, { ip: req.ip });
+    }
     detachSession(req);
     clearSessionCookie(res, this.deps.cookieName, this.deps.https);
     this.deps.assetCookies?.clear(res);
@@ -89,7 +119,7 @@ export class Authentication {
     res.redirect(303, `/login?returnTo=${encodeURIComponent(req.originalUrl)}`);
   };
 
-  /** Guard for pages that need a role (roles are loaded into the session at sign-in). */
+  /** Guard for pages that need a role (judged now, from the grants the session keeps). */
   requireRole(role: string): RequestHandler {
     return (req, res, next) => {
       if (!req.user) return this.requireUser(req, res, next);
@@ -103,7 +133,7 @@ export class Authentication {
    * redirect there, scripts get 403 password_expired.
    */
   readonly restrictExpiredPassword: RequestHandler = (req, res, next) => {
-    if (!req.user || !req.session?.passwordExpired) return next();
+    if (!req.user || !req.session || !this.isRestricted(req.session)) return next();
     const allowed = req.path === '/account/password' || (req.method === 'POST' && req.path === '/logout') || req.path === '/csrf-token';
     if (allowed) return next();
     if (wantsJson(req)) return next(new PasswordExpired());

@@ -4,20 +4,22 @@ import type { Pool, PoolClient } from '../db/pool.js';
 export const CODE_LIFETIME_MS = 15 * 60_000;
 
 /**
- * email_confirmations: one pending code per user, stored as an HMAC (keyed with a server secret, so
- * a leaked table does not give away 6-digit codes), valid 15 minutes, deleted when used.
+ * email_confirmations: one pending code per user, stored as an HMAC (keyed with a key derived from
+ * SESSION_SECRET, so a leaked table does not give away 6-digit codes), valid 15 minutes, deleted when
+ * used. Codes are made with the newest key and accepted under any key still in the list.
  */
 export class EmailConfirmations {
   constructor(
     private readonly pool: Pool,
-    private readonly secret: string,
+    /** Newest first. */
+    private readonly keys: string[],
   ) {}
 
-  private hash(code: string): string {
-    return createHmac('sha256', this.secret).update(code).digest('hex');
+  private hash(code: string, key = this.keys[0]!): string {
+    return createHmac('sha256', key).update(code).digest('hex');
   }
 
-  /** A new code for the user (replacing any earlier one). */
+  /** A new code for the user (the earlier one dies). */
   async issue(userId: number, client: Pool | PoolClient = this.pool): Promise<string> {
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     await client.query(
@@ -28,16 +30,24 @@ export class EmailConfirmations {
     return code;
   }
 
+  /** A new code for the unconfirmed account of this address, if there is one. */
+  async reissue(email: string): Promise<{ userId: number; email: string; code: string } | undefined> {
+    const { rows } = await this.pool.query<{ id: number; email: string }>('SELECT id, email FROM users WHERE lower(email) = lower($1) AND NOT email_confirmed', [email.trim()]);
+    const user = rows[0];
+    if (!user) return undefined;
+    return { userId: user.id, email: user.email, code: await this.issue(user.id) };
+  }
+
   /** Uses the code (once): confirms the email and returns the user id, or undefined. */
   async confirm(email: string, code: string): Promise<number | undefined> {
     const { rows } = await this.pool.query<{ id: number }>(
       `WITH used AS (
          DELETE FROM email_confirmations c USING users u
-          WHERE c.user_id = u.id AND lower(u.email) = lower($1) AND c.code_hash = $2 AND c.expires_at > now()
+          WHERE c.user_id = u.id AND lower(u.email) = lower($1) AND c.code_hash = ANY($2::text[]) AND c.expires_at > now()
           RETURNING u.id
        )
        UPDATE users SET email_confirmed = true, updated_at = now() FROM used WHERE users.id = used.id RETURNING users.id`,
-      [email.trim(), this.hash(code)],
+      [email.trim(), this.keys.map((key) => this.hash(code, key))],
     );
     return rows[0]?.id;
   }

@@ -1,36 +1,46 @@
 import passportModule from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import type { SessionUser } from '../types.js';
-import { publicUser } from './public-user.js';
+import { activeRoles } from '../roles/role-grants.js';
+import type { SessionUser, StoredUser } from '../types.js';
 import type { PasswordHasher } from './passwords.js';
-import type { UserStore } from './users.sql.js';
+import type { UserStore, UserWithHash } from './users.sql.js';
 
 export type Passport = InstanceType<typeof passportModule.Authenticator>;
 
+/** What the local strategy resolves: the user with the state of their credentials. */
+export type CheckedUser = UserWithHash;
+
 /**
  * A Passport instance of our own (not the global singleton), so several apps can live in one
- * process (tests). The session keeps the small SessionUser, so no query is needed per request.
+ * process (tests). The session keeps the small StoredUser with its role grants; the roles active
+ * now are judged at each request, with no query.
  */
-/** What the local strategy resolves: the session user, plus whether the password must be changed first. */
-export type CheckedUser = SessionUser & { passwordExpired: boolean; emailConfirmed: boolean };
-
-export function createPassport(deps: { users: UserStore; hasher: PasswordHasher; passwordMaxAgeDays: number }): Passport {
+export function createPassport(deps: { users: UserStore; hasher: PasswordHasher; onRehashError?: (err: unknown) => void }): Passport {
   const passport = new passportModule.Authenticator();
 
   passport.use(
     new LocalStrategy({ usernameField: 'login', passwordField: 'password', passReqToCallback: true }, (_req, login, password, done) => {
       (async () => {
-        const found = await deps.users.findForSignIn(login, deps.passwordMaxAgeDays);
+        const found = await deps.users.findForSignIn(login);
         // An unknown login still costs one bcrypt comparison: timing does not tell who exists.
         if (!found) return deps.hasher.verifyNothing(password);
-        const ok = await deps.hasher.verify(password, found.passwordHash);
-        return ok && ({ ...found.user, passwordExpired: found.passwordExpired, emailConfirmed: found.emailConfirmed } satisfies CheckedUser);
-      })().then((user) => done(null, user || false), done);
+        if (!(await deps.hasher.verify(password, found.passwordHash))) return false;
+        // A hash made at another cost is redone now, so sign-in times converge on the setting.
+        if (deps.hasher.needsRehash(found.passwordHash)) {
+          await deps.users.rehash(found.user.id, found.passwordHash, await deps.hasher.hash(password)).catch((err) => deps.onRehashError?.(err));
+        }
+        return found;
+      })().then((user) => done(null, (user || false) as unknown as Express.User | false), done);
     }),
   );
 
-  passport.serializeUser((user, done) => done(null, publicUser(user)));
-  passport.deserializeUser((stored: SessionUser, done) => done(null, stored));
+  passport.serializeUser((user, done) => done(null, (user as unknown as { stored?: StoredUser }).stored ?? user));
+  passport.deserializeUser((stored: StoredUser & { roles?: string[] }, done) => {
+    // Sessions written before grants were kept hold plain role names: they count as undated grants.
+    const grants = stored.grants ?? (stored.roles ?? []).map((role) => ({ role, startsAt: null, endsAt: null }));
+    const user: SessionUser = { id: stored.id, login: stored.login, name: stored.name, email: stored.email, roles: activeRoles(grants) };
+    done(null, user);
+  });
 
   return passport;
 }

@@ -9,7 +9,7 @@ import bcrypt from 'bcrypt';
 const DEFAULT_PEPPER = 'express-auth-chat/password-prehash/v1';
 
 export class PasswordHasher {
-  /** Compared against when the login is unknown, so that costs one bcrypt comparison as well. */
+  /** Compared against when the login is unknown, so that costs one bcrypt comparison at the configured cost. */
   private dummyHash: Promise<string>;
 
   constructor(
@@ -29,6 +29,16 @@ export class PasswordHasher {
 
   verify(password: string, hash: string): Promise<boolean> {
     return bcrypt.compare(this.prehash(password), hash);
+  }
+
+  /** A stored hash made at another cost (or not by this scheme) is redone at the next successful sign-in. */
+  needsRehash(hash: string): boolean {
+    if (!/^\$2[aby]\$\d{2}\$/.test(hash)) return true;
+    try {
+      return bcrypt.getRounds(hash) !== this.cost;
+    } catch {
+      return true;
+    }
   }
 
   /** Spends the same time as a real comparison and always fails. */

@@ -6,16 +6,21 @@ import { formValues, rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { Logger } from '../logger.js';
 import type { Mailer } from '../mail/mailer.js';
+import { TooManyAttempts, type AttemptGuard } from './attempt-guard.js';
 import type { Authentication } from './authentication.js';
+import type { DeviceCookie } from './device-cookie.js';
 import { CODE_LIFETIME_MS, type EmailConfirmations } from './email-confirmations.sql.js';
-import type { LoginThrottle } from './login-throttle.js';
 import type { PasswordHasher } from './passwords.js';
-import { parseEmailConfirmation, parseRegistration } from './user-rules.js';
+import type { RateCounters } from './rate-counters.sql.js';
+import { parseEmailConfirmation, parseRegistration, parseResend } from './user-rules.js';
 import type { UserStore } from './users.sql.js';
 
+/** Confirmation codes one address may be sent an hour (the registration's own included). */
+export const CODES_PER_ADDRESS_HOURLY = 3;
+
 /**
- * GET/POST /register, and with REQUIRE_EMAIL_CONFIRMATION the code step: GET/POST /register/confirm.
- * Without confirmation a new user is signed in at once.
+ * GET/POST /register, and with REQUIRE_EMAIL_CONFIRMATION the code step: GET/POST /register/confirm
+ * and POST /register/confirm/resend. Without confirmation a new user is signed in at once.
  */
 export class RegistrationController {
   constructor(
@@ -27,7 +32,11 @@ export class RegistrationController {
       requireConfirmation: boolean;
       confirmations: EmailConfirmations;
       mailer: Mailer;
-      throttle: LoginThrottle;
+      guard: AttemptGuard;
+      rates: RateCounters;
+      /** REGISTER_IP_HOURLY; 0 = no limit. */
+      ipHourly: number;
+      devices: DeviceCookie;
       events: SecurityEvents;
       logger: Logger;
     },
@@ -41,21 +50,34 @@ export class RegistrationController {
   submit = async (req: Request, res: Response) => {
     try {
       const input = parseRegistration(req.body);
+      const ip = req.ip ?? 'unknown';
+      // Counted before any hash is made: anonymous requests cannot starve the hashing sign-ins need.
+      if (this.deps.ipHourly > 0) {
+        const wait = await this.deps.rates.hit(`register:${ip}`, this.deps.ipHourly, 3600);
+        if (wait) {
+          await this.deps.events.record({ type: 'registration_throttled', ip });
+          throw new TooManyAttempts(wait, 'Too many registrations from your network. Please try again later.');
+        }
+      }
       const passwordHash = await this.deps.hasher.hash(input.password);
       const fields = { login: input.login, email: input.email, name: input.name, passwordHash };
       if (!this.deps.requireConfirmation) {
         const user = await this.deps.users.create(fields);
         await this.deps.auth.startSessionFor(req, res, user);
-        if (wantsJson(req)) return res.status(201).json({ user });
+        // Registration counts as a sign-in from this browser: its first device, which is not news.
+        await this.deps.guard.rememberDevice(user.user.id, this.deps.devices.ensure(req, res));
+        if (wantsJson(req)) return res.status(201).json({ user: user.user });
         return res.redirect(303, '/');
       }
 
-      // The user and their code are written together, or neither is.
+      // The user and their code are written together, or neither is. An unconfirmed account whose
+      // code has expired holds neither its login nor its email: it gives way here.
       const { user, code } = await withTransaction(this.deps.pool, async (client) => {
-        const created = await this.deps.users.create({ ...fields, emailConfirmed: false }, client);
-        return { user: created, code: await this.deps.confirmations.issue(created.id, client) };
+        const created = await this.deps.users.create({ ...fields, emailConfirmed: false }, client, { replaceUnconfirmed: true });
+        return { user: created.user, code: await this.deps.confirmations.issue(created.user.id, client) };
       });
-      await this.sendCode(user.email, code);
+      await this.deps.rates.hit(`confirmation-codes:${user.email.toLowerCase()}`, CODES_PER_ADDRESS_HOURLY, 3600);
+      this.sendCode(user.email, code);
       if (wantsJson(req)) return res.status(201).json({ user });
       res.redirect(303, `/register/confirm?email=${encodeURIComponent(user.email)}`);
     } catch (err) {
@@ -65,23 +87,20 @@ export class RegistrationController {
 
   showConfirm = (req: Request, res: Response) => {
     const email = typeof req.query.email === 'string' ? req.query.email.slice(0, 254) : '';
-    res.render('register-confirm', { error: undefined, fields: {}, values: { email } });
+    res.render('register-confirm', { error: undefined, fields: {}, values: { email }, sent: req.query.sent === '1' });
   };
 
-  /** POST /register/confirm (email, code): single-use codes, throttled like signing in. */
+  /** POST /register/confirm (email, code): single-use codes, through the attempt guard. */
   confirm = async (req: Request, res: Response) => {
     const values = formValues(req.body, ['email']);
     try {
       const { email, code } = parseEmailConfirmation(req.body);
-      const subject = `confirm:${email.toLowerCase()}`;
       const ip = req.ip ?? 'unknown';
-      await this.deps.throttle.check(subject, ip);
-      const userId = await this.deps.confirmations.confirm(email, code);
+      const userId = await this.deps.guard.attempt({ subject: `confirm:${email.toLowerCase()}`, ip }, () => this.deps.confirmations.confirm(email, code));
       if (userId === undefined) {
-        await this.deps.throttle.recordFailure(subject, ip);
+        await this.deps.events.record({ type: 'code_failed', login: email.toLowerCase(), ip });
         throw new InvalidInput({ code: 'This code is wrong, used or expired.' });
       }
-      await this.deps.throttle.recordSuccess(subject, ip);
       await this.deps.events.record({ type: 'email_confirmed', userId, ip });
       const found = await this.deps.users.findById(userId);
       if (wantsJson(req)) return res.status(200).json({ user: found!.user });
@@ -91,17 +110,36 @@ export class RegistrationController {
     }
   };
 
-  private async sendCode(to: string, code: string): Promise<void> {
-    const minutes = CODE_LIFETIME_MS / 60_000;
+  /**
+   * POST /register/confirm/resend (email): a new code (the old one dies), at most three an address an
+   * hour. The answer is the same whether or not the address waits for confirmation.
+   */
+  resend = async (req: Request, res: Response) => {
+    const values = formValues(req.body, ['email']);
     try {
-      await this.deps.mailer.send({
+      const { email } = parseResend(req.body);
+      if (this.deps.requireConfirmation) {
+        const over = await this.deps.rates.hit(`confirmation-codes:${email.toLowerCase()}`, CODES_PER_ADDRESS_HOURLY, 3600);
+        const issued = over ? undefined : await this.deps.confirmations.reissue(email);
+        if (issued) this.sendCode(issued.email, issued.code);
+      }
+      if (wantsJson(req)) return res.status(202).json({});
+      res.redirect(303, '/register/confirm?sent=1');
+    } catch (err) {
+      if (!rerenderForm(req, res, err, 'register-confirm', values)) throw err;
+    }
+  };
+
+  /** Not awaited: the answer never waits for mail (and so does not tell who has an account). */
+  private sendCode(to: string, code: string): void {
+    const minutes = CODE_LIFETIME_MS / 60_000;
+    this.deps.mailer
+      .send({
         to,
         subject: 'Your confirmation code',
         text: `Your confirmation code is ${code}\n\nEnter it on the confirmation page within ${minutes} minutes. If you did not register, ignore this message.\n`,
-      });
-    } catch (err) {
+      })
       // The account exists either way; the operator sees why no code arrived.
-      this.deps.logger.error({ err: (err as Error).message }, 'could not send the confirmation email');
-    }
+      .catch((err) => this.deps.logger.error({ err: (err as Error).message }, 'could not send the confirmation email'));
   }
 }

@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
 import { AppError } from '../http/errors.js';
+import { TooManyAttempts, type AttemptGuard } from './attempt-guard.js';
 import { WrongCredentials, type Authentication } from './authentication.js';
-import { TooManyAttempts, type LoginThrottle } from './login-throttle.js';
 import type { CheckedUser } from './passport-setup.js';
 import type { SignIn as SignInInput } from './user-rules.js';
 import type { UserStore } from './users.sql.js';
@@ -14,31 +14,30 @@ export class EmailUnconfirmed extends AppError {
 }
 
 /**
- * One sign-in attempt, for the form and for the token API alike: the failed-attempt counters first
- * (a throttled attempt checks no password), then Passport's local strategy, then the outcome is
- * counted and audited.
+ * One sign-in attempt, for the form and for the token API alike: the attempt guard reserves the
+ * attempt first (a throttled attempt checks no password), then Passport's local strategy checks it,
+ * then the outcome is audited.
  */
 export class SignInAttempts {
-  constructor(private readonly deps: { auth: Authentication; throttle: LoginThrottle; users: UserStore; events: SecurityEvents }) {}
+  constructor(private readonly deps: { auth: Authentication; guard: AttemptGuard; users: UserStore; events: SecurityEvents }) {}
 
-  async verify(req: Request, res: Response, input: SignInInput): Promise<CheckedUser> {
+  async verify(req: Request, res: Response, input: SignInInput, deviceHash: string | undefined): Promise<CheckedUser> {
     const ip = req.ip ?? 'unknown';
     const subject = await this.deps.users.throttleSubject(input.login);
+    let user: CheckedUser | undefined;
     try {
-      await this.deps.throttle.check(subject, ip);
+      user = await this.deps.guard.attempt({ subject, ip, deviceHash }, () => {
+        req.body = { login: input.login, password: input.password };
+        return this.deps.auth.checkCredentials(req, res);
+      });
     } catch (err) {
       if (err instanceof TooManyAttempts) await this.deps.events.record({ type: 'sign_in_throttled', login: subject, ip });
       throw err;
     }
-
-    req.body = { login: input.login, password: input.password };
-    const user = await this.deps.auth.checkCredentials(req, res);
     if (!user) {
-      await this.deps.throttle.recordFailure(subject, ip);
       await this.deps.events.record({ type: 'sign_in_failed', login: subject, ip });
       throw new WrongCredentials();
     }
-    await this.deps.throttle.recordSuccess(subject, ip);
     if (!user.emailConfirmed) throw new EmailUnconfirmed();
     return user;
   }

@@ -31,16 +31,24 @@ export const newPassword = text('Password')
   .refine((s) => length(s.normalize('NFC')) <= 128, 'Password must be at most 128 characters.')
   .refine((s) => !isCommonPassword(s), 'This password is too common. Choose one that is harder to guess.');
 
-/** A path on this site: starts with one slash, no scheme, no host, no backslash tricks. */
-export function safeReturnTo(value: unknown): string | undefined {
+/**
+ * A path on this site, judged after normalisation: the WHATWG URL parser resolves it against
+ * APP_ORIGIN, and only a same-origin result whose path cannot be read as another host (`//x`,
+ * `/\\x`) is kept. `/.//evil.example` normalises to `//evil.example` and is refused.
+ */
+export function safeReturnTo(value: unknown, appOrigin: string): string | undefined {
   if (typeof value !== 'string' || value.length > 2048 || CONTROL.test(value)) return undefined;
-  if (!value.startsWith('/') || value.startsWith('//') || value.includes('\\')) return undefined;
+  if (!value.startsWith('/') || value.includes('\\')) return undefined;
+  let url: URL;
   try {
-    const url = new URL(value, 'http://self.invalid');
-    return url.origin === 'http://self.invalid' ? url.pathname + url.search + url.hash : undefined;
+    url = new URL(value, appOrigin);
   } catch {
     return undefined;
   }
+  if (url.origin !== appOrigin) return undefined;
+  const path = url.pathname + url.search + url.hash;
+  if (!path.startsWith('/') || path.startsWith('//') || path.startsWith('/\\')) return undefined;
+  return path;
 }
 
 const registration = z.object({
@@ -62,6 +70,13 @@ const passwordChange = z.object({
   currentPassword: z.string({ error: 'Enter your current password.' }).min(1, 'Enter your current password.').max(1024),
   newPassword,
 });
+
+const addressField = z
+    .string({ error: 'Enter the email address you registered with.' })
+    .transform((s) => s.trim())
+    .refine((s) => s.length <= 254 && !CONTROL.test(s) && z.email().safeParse(s).success, 'Enter the email address you registered with.');
+
+const resend = z.object({ email: addressField });
 
 const emailConfirmation = z.object({
   email: z
@@ -103,4 +118,8 @@ export function parsePasswordChange(body: unknown): z.infer<typeof passwordChang
 
 export function parseEmailConfirmation(body: unknown): z.infer<typeof emailConfirmation> {
   return parse(emailConfirmation, body);
+}
+
+export function parseResend(body: unknown): z.infer<typeof resend> {
+  return parse(resend, body);
 }

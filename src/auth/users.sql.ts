@@ -1,7 +1,9 @@
-import type { Pool } from '../db/pool.js';
+import type { Pool, PoolClient } from '../db/pool.js';
 import { AppError } from '../http/errors.js';
-import { ACTIVE_ROLES_SQL } from '../roles/roles.sql.js';
-import type { SessionUser } from '../types.js';
+import { activeRoles } from '../roles/role-grants.js';
+import { ROLE_GRANTS_SQL } from '../roles/roles.sql.js';
+import type { RoleGrant, SessionUser, StoredUser } from '../types.js';
+import { isPasswordExpired } from './password-expiry.js';
 
 export class AlreadyRegistered extends AppError {
   constructor() {
@@ -9,23 +11,36 @@ export class AlreadyRegistered extends AppError {
   }
 }
 
+type Queryable = Pick<Pool | PoolClient, 'query'>;
+
 interface UserRow {
   id: number;
   login: string;
   email: string;
   name: string;
   password_hash: string;
-  roles?: string[];
+  grants?: RoleGrant[];
   password_expired?: boolean;
+  password_changed_at?: Date;
   email_confirmed?: boolean;
+  credentials_version?: number;
 }
 
+/** A user as sign-in and the token API need it: who, the hash to check, and the state of the credentials. */
 export interface UserWithHash {
+  /** With the roles active now. */
   user: SessionUser;
+  /** Every grant that has not ended, for the session to judge at each request. */
+  stored: StoredUser;
   passwordHash: string;
   /** Marked expired by an administrator, or older than PASSWORD_MAX_AGE_DAYS. */
   passwordExpired: boolean;
+  /** Only the administrator's mark (the age is judged again at each request). */
+  passwordMarkedExpired: boolean;
+  passwordChangedAt: number;
   emailConfirmed: boolean;
+  /** The version of the credentials checked: a sign-in completes only while it is still current. */
+  credentialsVersion: number;
 }
 
 export interface UserSummary extends SessionUser {
@@ -36,20 +51,57 @@ export interface UserSummary extends SessionUser {
 /** An identifier containing @ is an email (compared case-insensitively), anything else a login. */
 const whereIdentifier = (value: string) => (value.includes('@') ? 'lower(email) = lower($1)' : 'login = lower($1)');
 
-const toUser = (row: UserRow): SessionUser => ({ id: row.id, login: row.login, name: row.name, email: row.email, roles: row.roles ?? [] });
+const COLUMNS = `id, login, email, name, password_hash, ${ROLE_GRANTS_SQL} AS grants, password_expired, password_changed_at, email_confirmed, credentials_version`;
 
 /** The users table: its SQL, column names and row mapping live here and nowhere else. */
 export class UserStore {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    /** PASSWORD_MAX_AGE_DAYS: every lookup applies it, so no path can forget it. */
+    private readonly passwordMaxAgeDays = 0,
+  ) {}
 
-  async create(input: { login: string; email: string; name: string; passwordHash: string; emailConfirmed?: boolean }, client: Pick<Pool, 'query'> = this.pool): Promise<SessionUser> {
+  private toFull(row: UserRow): UserWithHash {
+    const grants = row.grants ?? [];
+    const stored: StoredUser = { id: row.id, login: row.login, name: row.name, email: row.email, grants };
+    const changedAt = row.password_changed_at?.getTime() ?? Date.now();
+    const marked = Boolean(row.password_expired);
+    return {
+      user: { id: row.id, login: row.login, name: row.name, email: row.email, roles: activeRoles(grants) },
+      stored,
+      passwordHash: row.password_hash,
+      passwordExpired: isPasswordExpired({ marked, changedAt }, this.passwordMaxAgeDays),
+      passwordMarkedExpired: marked,
+      passwordChangedAt: changedAt,
+      emailConfirmed: row.email_confirmed !== false,
+      credentialsVersion: row.credentials_version ?? 0,
+    };
+  }
+
+  /**
+   * Creates a user. With `replaceUnconfirmed`, an unconfirmed account holding the login or the email
+   * whose confirmation code has expired gives way (it holds neither once its code is dead).
+   */
+  async create(
+    input: { login: string; email: string; name: string; passwordHash: string; emailConfirmed?: boolean },
+    client: Queryable = this.pool,
+    options: { replaceUnconfirmed?: boolean } = {},
+  ): Promise<UserWithHash> {
     try {
+      if (options.replaceUnconfirmed) {
+        await client.query(
+          `DELETE FROM users u
+            WHERE (u.login = $1 OR lower(u.email) = lower($2)) AND NOT u.email_confirmed
+              AND NOT EXISTS (SELECT 1 FROM email_confirmations c WHERE c.user_id = u.id AND c.expires_at > now())`,
+          [input.login, input.email],
+        );
+      }
       const { rows } = await client.query<UserRow>(
         `INSERT INTO users (login, email, name, password_hash, email_confirmed) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, login, email, name, password_hash`,
+         RETURNING ${COLUMNS}`,
         [input.login, input.email, input.name, input.passwordHash, input.emailConfirmed ?? true],
       );
-      return toUser(rows[0]!);
+      return this.toFull(rows[0]!);
     } catch (err) {
       // The unique indexes are the source of truth: two racing registrations cannot both win.
       if ((err as { code?: string }).code === '23505') throw new AlreadyRegistered();
@@ -57,25 +109,25 @@ export class UserStore {
     }
   }
 
-  /** By login (stored lower-cased) or by email, case-insensitively, with the roles active now. */
-  async findForSignIn(loginOrEmail: string, passwordMaxAgeDays = 0): Promise<UserWithHash | undefined> {
-    const { rows } = await this.pool.query<UserRow>(
-      `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles,
-              password_expired OR ($2 > 0 AND password_changed_at < now() - $2 * interval '1 day') AS password_expired, email_confirmed
-         FROM users WHERE ${whereIdentifier(loginOrEmail)}`,
-      [loginOrEmail.trim(), passwordMaxAgeDays],
-    );
-    const row = rows[0];
-    return row && { user: toUser(row), passwordHash: row.password_hash, passwordExpired: Boolean(row.password_expired), emailConfirmed: row.email_confirmed !== false };
+  /** By login (stored lower-cased) or by email, case-insensitively. */
+  async findForSignIn(loginOrEmail: string): Promise<UserWithHash | undefined> {
+    const { rows } = await this.pool.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE ${whereIdentifier(loginOrEmail)}`, [loginOrEmail.trim()]);
+    return rows[0] && this.toFull(rows[0]);
   }
 
-  async findById(id: number): Promise<UserWithHash | undefined> {
-    const { rows } = await this.pool.query<UserRow>(
-      `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles, password_expired, email_confirmed FROM users WHERE id = $1`,
-      [id],
-    );
-    const row = rows[0];
-    return row && { user: toUser(row), passwordHash: row.password_hash, passwordExpired: Boolean(row.password_expired), emailConfirmed: row.email_confirmed !== false };
+  async findById(id: number, client: Queryable = this.pool): Promise<UserWithHash | undefined> {
+    const { rows } = await client.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+    return rows[0] && this.toFull(rows[0]);
+  }
+
+  /**
+   * Inside a transaction that starts a sign-in: true while `version` is still the user's credentials
+   * version. FOR SHARE holds the row until commit, so a password change either waits for this sign-in
+   * (and then ends it) or has already committed (and this sees the new version and refuses).
+   */
+  async holdCredentials(client: PoolClient, id: number, version: number): Promise<boolean> {
+    const { rows } = await client.query<{ v: number }>('SELECT credentials_version AS v FROM users WHERE id = $1 FOR SHARE', [id]);
+    return rows[0]?.v === version;
   }
 
   /**
@@ -89,24 +141,32 @@ export class UserStore {
     return rows[0]?.login ?? value;
   }
 
-  async updatePassword(id: number, passwordHash: string): Promise<void> {
-    await this.pool.query(
-      'UPDATE users SET password_hash = $2, password_changed_at = now(), password_expired = false, updated_at = now() WHERE id = $1',
+  /** Sets a new password (a new credentials version): returns the user as it now is. */
+  async updatePassword(client: Queryable, id: number, passwordHash: string): Promise<UserWithHash | undefined> {
+    const { rows } = await client.query<UserRow>(
+      `UPDATE users SET password_hash = $2, password_changed_at = now(), password_expired = false,
+              credentials_version = credentials_version + 1, updated_at = now()
+        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, passwordHash],
     );
+    return rows[0] && this.toFull(rows[0]);
   }
 
-  async markPasswordExpired(id: number): Promise<boolean> {
-    const { rowCount } = await this.pool.query('UPDATE users SET password_expired = true, updated_at = now() WHERE id = $1', [id]);
+  /** The same password under a new hash (another cost): not a change of credentials. */
+  async rehash(id: number, oldHash: string, newHash: string): Promise<void> {
+    await this.pool.query('UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2', [id, oldHash, newHash]);
+  }
+
+  async markPasswordExpired(client: Queryable, id: number): Promise<boolean> {
+    const { rowCount } = await client.query('UPDATE users SET password_expired = true, updated_at = now() WHERE id = $1', [id]);
     return rowCount === 1;
   }
 
   async list(limit = 500): Promise<UserSummary[]> {
-    const { rows } = await this.pool.query<UserRow & { created_at: Date }>(
-      `SELECT id, login, email, name, password_hash, ${ACTIVE_ROLES_SQL} AS roles, password_expired, created_at
-         FROM users ORDER BY id LIMIT $1`,
-      [limit],
-    );
-    return rows.map((r) => ({ ...toUser(r), passwordExpired: Boolean(r.password_expired), createdAt: r.created_at }));
+    const { rows } = await this.pool.query<UserRow & { created_at: Date }>(`SELECT ${COLUMNS}, created_at FROM users ORDER BY id LIMIT $1`, [limit]);
+    return rows.map((r) => {
+      const full = this.toFull(r);
+      return { ...full.user, passwordExpired: full.passwordExpired, createdAt: r.created_at };
+    });
   }
 }

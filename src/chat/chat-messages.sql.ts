@@ -1,5 +1,4 @@
 import type { Pool } from '../db/pool.js';
-import { withTransaction } from '../db/pool.js';
 import type { ChatUser, Message } from './events.js';
 
 interface MessageRow {
@@ -36,23 +35,23 @@ export class ChatMessages {
   }
 
   /**
-   * Stores the message unless the user already sent `limit` messages within `windowMs`. A per-user
-   * advisory lock makes the count and the insert one step even when the user's sockets are spread over
-   * several processes. Returns undefined when the limit is reached.
+   * Stores the message unless the user already sent `limit` messages within `windowMs`, in one
+   * statement: the user's row in chat_send_windows is locked by the upsert and judged on its latest
+   * version, so racing sends on several processes cannot pass the limit. Undefined when it is reached.
    */
   async addWithinLimit(user: ChatUser, text: string, limit: number, windowMs: number): Promise<Message | undefined> {
-    return withTransaction(this.pool, async (client) => {
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('chat-rate'), $1::int)", [user.id]);
-      const { rows: recent } = await client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM chat_messages WHERE user_id = $1 AND sent_at > now() - $2 * interval '1 millisecond'`,
-        [user.id, windowMs],
-      );
-      if (recent[0]!.n >= limit) return undefined;
-      const { rows } = await client.query<{ id: number; sent_at: Date }>(
-        'INSERT INTO chat_messages (user_id, text) VALUES ($1, $2) RETURNING id, sent_at',
-        [user.id, text],
-      );
-      return { id: rows[0]!.id, text, sentAt: rows[0]!.sent_at.toISOString(), user: { id: user.id, login: user.login, name: user.name } };
-    });
+    const { rows } = await this.pool.query<{ id: number; sent_at: Date }>(
+      `WITH gate AS (
+         INSERT INTO chat_send_windows AS w (user_id, recent) VALUES ($1, ARRAY[now()])
+         ON CONFLICT (user_id) DO UPDATE
+           SET recent = ARRAY(SELECT t FROM unnest(w.recent) AS t WHERE t > now() - $3 * interval '1 millisecond' ORDER BY t) || now()
+           WHERE (SELECT count(*) FROM unnest(w.recent) AS t WHERE t > now() - $3 * interval '1 millisecond') < $4
+         RETURNING user_id
+       )
+       INSERT INTO chat_messages (user_id, text) SELECT user_id, $2 FROM gate RETURNING id, sent_at`,
+      [user.id, text, windowMs, limit],
+    );
+    const row = rows[0];
+    return row && { id: row.id, text, sentAt: row.sent_at.toISOString(), user: { id: user.id, login: user.login, name: user.name } };
   }
 }

@@ -41,4 +41,6 @@ export interface SocketData {
   familyId?: string;
   /** ms since epoch: the session's hard end. */
   absoluteExpiresAt: number | undefined;
+  /** ms since epoch: the access token's exp (token sockets are closed then). */
+  tokenExpiresAt?: number;
 }

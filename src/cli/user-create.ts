@@ -47,7 +47,7 @@ async function main(): Promise<number> {
   const db = await openDatabase(config, logger);
   try {
     const hasher = new PasswordHasher(config.bcryptCost, config.passwordPepper);
-    const user = await new UserStore(db.pool).create({ ...input, passwordHash: await hasher.hash(input.password) });
+    const { user } = await new UserStore(db.pool).create({ ...input, passwordHash: await hasher.hash(input.password) });
     for (const role of values.role ?? []) await new RoleStore(db.pool).grant(user.id, role);
     console.log(`Created user ${user.login} (id ${user.id})${values.role?.length ? ` with role ${values.role.join(', ')}` : ''}.`);
     return 0;

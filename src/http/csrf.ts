@@ -23,9 +23,10 @@ export function isCrossSite(req: Request, appOrigin: string): boolean {
  * anonymous visitor gets no session row. The token is bound to the session id once signed in, so it
  * changes at sign-in and sign-out.
  */
-export function createCsrf(options: { secret: string; appOrigin: string; https: boolean; exemptPrefix: string }): Csrf {
+export function createCsrf(options: { secrets: string[]; appOrigin: string; https: boolean; exemptPrefix: string }): Csrf {
   const { generateCsrfToken, validateRequest } = doubleCsrf({
-    getSecret: () => options.secret,
+    // Newest first: tokens are made with the first key and accepted under any key still listed.
+    getSecret: () => options.secrets,
     getSessionIdentifier: (req) => (req.user ? req.sessionID : 'anonymous'),
     cookieName: options.https ? '__Host-csrf' : 'csrf',
     cookieOptions: { sameSite: 'lax', path: '/', secure: options.https, httpOnly: true },

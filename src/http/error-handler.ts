@@ -17,6 +17,8 @@ function toAppError(err: unknown, logger: Logger, req: Request): AppError {
   if (e?.type === 'entity.parse.failed') return new AppError(400, 'invalid_input', 'The request body is not valid JSON.');
   if (e?.type === 'entity.too.large') return new AppError(413, 'payload_too_large', 'The request body is too large.');
   const status = e?.status ?? e?.statusCode;
+  // A request Express could not even route (a broken % escape in a path parameter) is bad input.
+  if (status === 400) return new AppError(400, 'invalid_input', 'The request could not be understood.');
   if (typeof status === 'number' && status >= 400 && status < 500) return new AppError(status, 'bad_request', 'The request could not be understood.');
   logger.error({ err, method: req.method, path: req.path }, 'unexpected error');
   return new AppError(500, 'internal_error', 'Something went wrong on our side. Please try again.');

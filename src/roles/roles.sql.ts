@@ -19,10 +19,15 @@ export class RoleStore {
   }
 }
 
-/** SQL fragment: the user's roles active right now, as a text[] (used where users are loaded). */
-export const ACTIVE_ROLES_SQL = `COALESCE((
-  SELECT array_agg(ur.role ORDER BY ur.role) FROM user_roles ur
-  WHERE ur.user_id = users.id
-    AND (ur.starts_at IS NULL OR ur.starts_at <= now())
-    AND (ur.ends_at IS NULL OR ur.ends_at > now())
-), '{}')`;
+/**
+ * SQL fragment: the user's grants that have not ended, with their dates as ms since epoch, as a json
+ * array of RoleGrant (used where users are loaded). Which of them is active is judged at each request.
+ */
+export const ROLE_GRANTS_SQL = `COALESCE((
+  SELECT json_agg(json_build_object(
+           'role', ur.role,
+           'startsAt', (extract(epoch FROM ur.starts_at) * 1000)::bigint,
+           'endsAt', (extract(epoch FROM ur.ends_at) * 1000)::bigint) ORDER BY ur.role)
+    FROM user_roles ur
+   WHERE ur.user_id = users.id AND (ur.ends_at IS NULL OR ur.ends_at > now())
+), '[]'::json)`;

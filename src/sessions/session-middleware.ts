@@ -19,7 +19,7 @@ export function createSessionMiddleware(options: { store: SessionStore; secrets:
     resave: false,
     // Anonymous visitors get no row (and no cookie) until they sign in.
     saveUninitialized: false,
-    // The cookie's idle deadline moves with each request; the row follows at most once a minute.
+    // The cookie's idle deadline moves with each request; the row follows at most once per touch interval (session-store.ts).
     rolling: true,
     cookie: { httpOnly: true, sameSite: 'lax', secure: options.https, path: '/', maxAge: options.idleMs },
   });

@@ -1,39 +1,73 @@
-import type { Pool } from '../db/pool.js';
+import type { Pool, PoolClient } from '../db/pool.js';
 
-export interface LiveSession {
+type Queryable = Pick<Pool | PoolClient, 'query'>;
+
+export type SignInKind = 'browser' | 'app';
+
+export interface SignInRecord {
   handle: string;
+  kind: SignInKind;
+  familyId: string | null;
   startedAt: Date;
   lastSeenAt: Date;
   ip: string | null;
   userAgent: string | null;
-  sockets: number;
 }
 
-/** security.sessions: one record per sign-in, joined to express_sessions for the live ones. */
+/** security.sessions: one record per sign-in of either kind, opened when it starts and closed when it ends. */
 export class SessionRecords {
-  constructor(
-    private readonly pool: Pool,
-    private readonly idleMs: number,
-  ) {}
+  constructor(private readonly pool: Pool) {}
 
-  async start(record: { handle: string; userId: number; ip: string | undefined; userAgent: string | undefined }): Promise<void> {
-    await this.pool.query(
-      `WITH s AS (INSERT INTO security.sessions (handle, user_id, ip, user_agent) VALUES ($1, $2, $3, $4))
-       INSERT INTO security.events (type, user_id, session_handle, ip) VALUES ('sign_in', $2, $1, $3)`,
-      [record.handle, record.userId, record.ip ?? null, record.userAgent?.slice(0, 512) ?? null],
+  async open(client: Queryable, record: { handle: string; kind: SignInKind; familyId?: string; userId: number; ip: string | undefined; userAgent: string | undefined }): Promise<void> {
+    await client.query('INSERT INTO security.sessions (handle, kind, family_id, user_id, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6)', [
+      record.handle,
+      record.kind,
+      record.familyId ?? null,
+      record.userId,
+      record.ip ?? null,
+      record.userAgent?.slice(0, 512) ?? null,
+    ]);
+  }
+
+  /**
+   * Closes the records of ended sign-ins. `lastSeen` (by handle) is the best estimate of the last
+   * activity, where the caller has one.
+   */
+  async close(client: Queryable, ended: { handles: string[]; familyIds: string[] }, reason: string, lastSeen: Map<string, Date> = new Map()): Promise<void> {
+    if (!ended.handles.length && !ended.familyIds.length) return;
+    await client.query(
+      `UPDATE security.sessions s
+          SET ended_at = now(), end_reason = $3,
+              last_seen_at = greatest(s.last_seen_at, least(now(), coalesce(seen.at, s.last_seen_at)))
+         FROM (SELECT h AS handle FROM unnest($1::text[]) h
+               UNION SELECT handle FROM security.sessions WHERE family_id = ANY($2::uuid[])) target
+         LEFT JOIN (SELECT * FROM unnest($4::text[], $5::timestamptz[]) AS x(handle, at)) seen ON seen.handle = target.handle
+        WHERE s.handle = target.handle AND s.ended_at IS NULL`,
+      [ended.handles, ended.familyIds, reason, [...lastSeen.keys()], [...lastSeen.values()]],
     );
   }
 
-  /** The user's live sessions, newest first (found through express_sessions.user_id, not a JSON scan). */
-  async listLive(userId: number): Promise<LiveSession[]> {
-    const { rows } = await this.pool.query<LiveSession>(
-      `SELECT s.handle, s.started_at AS "startedAt",
-              greatest(s.started_at, least(now(), e.expire - $2 * interval '1 millisecond')) AS "lastSeenAt",
-              s.ip, s.user_agent AS "userAgent", cardinality(e.socket_ids) AS sockets
-         FROM express_sessions e JOIN security.sessions s ON s.handle = e.handle
-        WHERE e.user_id = $1 AND e.expire >= now()
-        ORDER BY s.started_at DESC`,
-      [userId, this.idleMs],
+  /** An open sign-in of this user by its public handle. */
+  async findOpen(userId: number, handle: string): Promise<{ kind: SignInKind; familyId: string | null } | undefined> {
+    const { rows } = await this.pool.query<{ kind: SignInKind; family_id: string | null }>(
+      'SELECT kind, family_id FROM security.sessions WHERE user_id = $1 AND handle = $2 AND ended_at IS NULL',
+      [userId, handle],
+    );
+    return rows[0] && { kind: rows[0].kind, familyId: rows[0].family_id };
+  }
+
+  /** The handle of a token family's record. */
+  async handleOfFamily(familyId: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ handle: string }>('SELECT handle FROM security.sessions WHERE family_id = $1', [familyId]);
+    return rows[0]?.handle;
+  }
+
+  /** The user's open records, newest first. */
+  async openForUser(userId: number): Promise<SignInRecord[]> {
+    const { rows } = await this.pool.query<SignInRecord>(
+      `SELECT handle, kind, family_id AS "familyId", started_at AS "startedAt", last_seen_at AS "lastSeenAt", ip, user_agent AS "userAgent"
+         FROM security.sessions WHERE user_id = $1 AND ended_at IS NULL ORDER BY started_at DESC, id DESC`,
+      [userId],
     );
     return rows;
   }

@@ -1,69 +1,183 @@
 import connectPgSimple from 'connect-pg-simple';
 import session, { type SessionData } from 'express-session';
-import type { Pool } from '../db/pool.js';
+import type { Pool, PoolClient } from '../db/pool.js';
 
 const PGStore = connectPgSimple(session);
 
-/** A session row is written on a request at most this often when nothing in it changed. */
-export const TOUCH_INTERVAL_MS = 60_000;
-
 type Callback = (err?: unknown) => void;
+type Queryable = Pick<Pool | PoolClient, 'query'>;
 
-/** Row expiry: the idle deadline from the cookie, never past the absolute end of the session. */
-function expiresAt(sess: SessionData): Date {
-  const idle = sess.cookie?.expires ? new Date(sess.cookie.expires).getTime() : Date.now();
-  return new Date(sess.absoluteExpiresAt ? Math.min(idle, sess.absoluteExpiresAt) : idle);
+/** A session row as the lifecycle sees it when it ends one. */
+export interface EndedSessionRow {
+  sid: string;
+  handle: string | null;
+  user_id: number | null;
+  expire: Date;
+}
+
+export interface LiveSessionRow {
+  handle: string;
+  expire: Date;
+  sockets: number;
 }
 
 /**
- * connect-pg-simple on our own `express_sessions` table (created by a migration). get/destroy and
- * friends are the library's; set and touch are ours so the row expiry honours the absolute timeout
- * and an unchanged session is written at most once a minute instead of on every request.
+ * How often an unchanged session row is rewritten: a sixtieth of the idle limit, between 1 s and a
+ * minute. The row's expiry is written with that much slack, so a session used within the idle limit
+ * is never ended for idleness, and one left alone ends at most this much after the limit.
+ */
+export function touchIntervalMs(idleMs: number): number {
+  return Math.min(60_000, Math.max(1000, Math.floor(idleMs / 60)));
+}
+
+/**
+ * express_sessions: connect-pg-simple's table (created by a migration) and every statement on it.
+ * get and destroy are the library's. A row is created only by the sign-in lifecycle (insert, inside
+ * its transaction); set() only updates, so a request still under way when its session ends can
+ * never bring the row back.
  */
 export class SessionStore extends PGStore {
+  private readonly touchMs: number;
+  /** Rows just inserted by the lifecycle, with what was written, so express-session's save at the end of that request is skipped. */
+  private readonly justInserted = new Map<string, string>();
+
   constructor(
     private readonly pool: Pool,
     private readonly idleMs: number,
     errorLog: (...args: unknown[]) => void,
   ) {
-    // Pruning is SessionSweeper's job: it also announces each end so sockets close.
+    // Pruning is the lifecycle's (the sweeper): it also closes the records and announces each end.
     super({ pool, schemaName: 'public', tableName: 'express_sessions', createTableIfMissing: false, pruneSessionInterval: false, errorLog });
+    this.touchMs = touchIntervalMs(idleMs);
+  }
+
+  /** The row expiry for activity now: the idle deadline plus the touch slack, never past the absolute end. */
+  private expiry(absoluteExpiresAt: number | undefined, now = Date.now()): Date {
+    return new Date(Math.min(now + this.idleMs + this.touchMs, absoluteExpiresAt ?? Infinity));
+  }
+
+  /** Creates the row of a sign-in that is starting (called by the lifecycle inside its transaction). */
+  async insert(client: Queryable, sid: string, sess: SessionData): Promise<void> {
+    const json = JSON.stringify(sess);
+    await client.query('INSERT INTO express_sessions (sid, sess, expire) VALUES ($1, $2, $3)', [sid, json, this.expiry(sess.absoluteExpiresAt)]);
+    this.justInserted.set(sid, json);
+    // Bounded: an entry whose request never saved (an error) goes after a while.
+    setTimeout(() => this.justInserted.delete(sid), 30_000).unref();
   }
 
   override set(sid: string, sess: SessionData, callback?: Callback): void {
+    // Only a started sign-in has a row (and a handle): passport's save inside login has nothing to write.
+    if (!sess.handle) {
+      callback?.();
+      return;
+    }
+    const json = JSON.stringify(sess);
+    if (this.justInserted.get(sid) === json) {
+      this.justInserted.delete(sid);
+      callback?.();
+      return;
+    }
+    this.justInserted.delete(sid);
     this.pool
-      .query(
-        `INSERT INTO express_sessions (sid, sess, expire) VALUES ($1, $2, $3)
-         ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire`,
-        [sid, JSON.stringify(sess), expiresAt(sess)],
-      )
+      .query('UPDATE express_sessions SET sess = $2, expire = $3 WHERE sid = $1', [sid, json, this.expiry(sess.absoluteExpiresAt)])
       .then(() => callback?.(), (err) => callback?.(err));
   }
 
   override touch(sid: string, sess: SessionData, callback?: Callback): void {
-    const expire = expiresAt(sess);
-    // The WHERE clause makes the database skip the write unless the row is a minute stale.
-    this.pool
-      .query(`UPDATE express_sessions SET expire = $2 WHERE sid = $1 AND expire < $3`, [
-        sid,
-        expire,
-        new Date(expire.getTime() - TOUCH_INTERVAL_MS),
-      ])
-      .then(() => callback?.(), (err) => callback?.(err));
+    this.extend(sid, sess.absoluteExpiresAt).then(() => callback?.(), (err) => callback?.(err));
+  }
+
+  /** Writes the new expiry only when the stored one would not cover the idle limit from now. */
+  private async extend(sid: string, absoluteExpiresAt: number | undefined, client: Queryable = this.pool): Promise<number> {
+    const now = Date.now();
+    const { rowCount } = await client.query('UPDATE express_sessions SET expire = $2 WHERE sid = $1 AND expire >= now() AND expire < $3', [
+      sid,
+      this.expiry(absoluteExpiresAt, now),
+      new Date(Math.min(now + this.idleMs, absoluteExpiresAt ?? Infinity)),
+    ]);
+    return rowCount ?? 0;
   }
 
   /**
    * Activity that is not an HTTP request (a socket event) keeps the session alive, with the same
-   * once-a-minute write. Resolves false when the session no longer exists.
+   * rule as touch. Resolves false when the session no longer exists.
    */
   async keepAlive(sid: string, absoluteExpiresAt: number | undefined): Promise<boolean> {
-    const expire = new Date(Math.min(Date.now() + this.idleMs, absoluteExpiresAt ?? Infinity));
+    const now = Date.now();
     const { rows } = await this.pool.query<{ n: number }>(
       `WITH live AS (SELECT sid, expire FROM express_sessions WHERE sid = $1 AND expire >= now()),
        touched AS (UPDATE express_sessions e SET expire = $2 FROM live WHERE e.sid = live.sid AND live.expire < $3)
        SELECT count(*)::int AS n FROM live`,
-      [sid, expire, new Date(expire.getTime() - TOUCH_INTERVAL_MS)],
+      [sid, this.expiry(absoluteExpiresAt, now), new Date(Math.min(now + this.idleMs, absoluteExpiresAt ?? Infinity))],
     );
     return rows[0]!.n === 1;
+  }
+
+  private async deleteWhere(client: Queryable, where: string, params: unknown[]): Promise<EndedSessionRow[]> {
+    const { rows } = await client.query<EndedSessionRow>(`DELETE FROM express_sessions WHERE ${where} RETURNING sid, handle, user_id, expire`, params);
+    return rows;
+  }
+
+  deleteBySid(client: Queryable, sid: string): Promise<EndedSessionRow[]> {
+    return this.deleteWhere(client, 'sid = $1', [sid]);
+  }
+
+  deleteByHandle(client: Queryable, userId: number, handle: string): Promise<EndedSessionRow[]> {
+    return this.deleteWhere(client, 'user_id = $1 AND handle = $2', [userId, handle]);
+  }
+
+  deleteByUser(client: Queryable, userId: number, exceptSid?: string): Promise<EndedSessionRow[]> {
+    return this.deleteWhere(client, 'user_id = $1 AND sid IS DISTINCT FROM $2', [userId, exceptSid ?? null]);
+  }
+
+  deleteExpired(client: Queryable): Promise<EndedSessionRow[]> {
+    return this.deleteWhere(client, 'expire < now()', []);
+  }
+
+  /** Restricts every live session of the user to the password form; returns their ids. */
+  async restrictAllForUser(client: Queryable, userId: number): Promise<string[]> {
+    const { rows } = await client.query<{ sid: string }>(
+      `UPDATE express_sessions SET sess = jsonb_set(sess::jsonb, '{passwordExpired}', 'true')::json WHERE user_id = $1 RETURNING sid`,
+      [userId],
+    );
+    return rows.map((r) => r.sid);
+  }
+
+  /** The user's live sessions with their expiry and open sockets. */
+  async liveForUser(userId: number): Promise<LiveSessionRow[]> {
+    const { rows } = await this.pool.query<LiveSessionRow>(
+      `SELECT handle, expire, cardinality(socket_ids) AS sockets FROM express_sessions
+        WHERE user_id = $1 AND handle IS NOT NULL AND expire >= now()`,
+      [userId],
+    );
+    return rows;
+  }
+
+  /** Records a socket on its live session; false when the session has ended (the socket is refused). */
+  async attachSocket(sid: string, socketId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'UPDATE express_sessions SET socket_ids = array_append(array_remove(socket_ids, $2), $2) WHERE sid = $1 AND expire >= now()',
+      [sid, socketId],
+    );
+    return rowCount === 1;
+  }
+
+  async detachSocket(sid: string, socketId: string): Promise<void> {
+    await this.pool.query('UPDATE express_sessions SET socket_ids = array_remove(socket_ids, $2) WHERE sid = $1', [sid, socketId]);
+  }
+
+  async recordedSocketIds(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>('SELECT unnest(socket_ids) AS id FROM express_sessions WHERE cardinality(socket_ids) > 0');
+    return rows.map((r) => r.id);
+  }
+
+  /** Drops socket ids that no process holds any more (a crashed process could not). */
+  async forgetSockets(socketIds: string[]): Promise<void> {
+    if (!socketIds.length) return;
+    await this.pool.query(
+      `UPDATE express_sessions SET socket_ids = ARRAY(SELECT unnest(socket_ids) EXCEPT SELECT unnest($1::text[]))
+        WHERE socket_ids && $1::text[]`,
+      [socketIds],
+    );
   }
 }

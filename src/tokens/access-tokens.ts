@@ -4,7 +4,6 @@ import { AppError } from '../http/errors.js';
 import type { SessionUser } from '../types.js';
 import type { SigningKey } from './signing-key.js';
 
-export const ACCESS_TOKEN_SECONDS = 30 * 60;
 const TYPE = 'at+jwt'; // RFC 9068: an access token cannot pass for another kind of JWT
 
 export class InvalidToken extends AppError {
@@ -26,6 +25,8 @@ export class AccessTokens {
   constructor(
     private readonly key: SigningKey,
     private readonly issuer: string,
+    /** ACCESS_TOKEN_SECONDS (1800 by default). */
+    private readonly lifetimeSeconds = 1800,
   ) {}
 
   get audience(): string {
@@ -39,10 +40,10 @@ export class AccessTokens {
       .setIssuer(this.issuer)
       .setAudience(this.audience)
       .setIssuedAt()
-      .setExpirationTime(`${ACCESS_TOKEN_SECONDS}s`)
+      .setExpirationTime(`${this.lifetimeSeconds}s`)
       .setJti(randomUUID())
       .sign(this.key.privateKey);
-    return { accessToken, expiresIn: ACCESS_TOKEN_SECONDS };
+    return { accessToken, expiresIn: this.lifetimeSeconds };
   }
 
   /** Throws InvalidToken for anything but a well-formed, unexpired token we signed. */

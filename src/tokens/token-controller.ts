@@ -1,14 +1,13 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import type { SecurityEvents } from '../audit/security-events.sql.js';
-import { PasswordExpired } from '../auth/authentication.js';
-import { publicUser } from '../auth/public-user.js';
+import { PasswordExpired, WrongCredentials } from '../auth/authentication.js';
+import { fingerprintDevice } from '../auth/device-cookie.js';
 import type { SignInAttempts } from '../auth/sign-in.js';
 import { parseSignIn } from '../auth/user-rules.js';
 import type { UserStore } from '../auth/users.sql.js';
 import { isCrossSite } from '../http/csrf.js';
 import { AppError, CsrfFailed, InvalidInput } from '../http/errors.js';
-import type { SessionRecords } from '../sessions/session-records.sql.js';
+import { CredentialsChanged, type SignIns } from '../sessions/sign-ins.js';
 import { InvalidToken, type AccessTokens } from './access-tokens.js';
 import type { RefreshTokens } from './refresh-tokens.sql.js';
 
@@ -33,16 +32,15 @@ export function apiAuthGuard(appOrigin: string): RequestHandler {
   };
 }
 
-/** The token API for scripts and mobile apps: sign in, rotate, sign out, and who am I. */
+/** The token API for scripts and mobile apps: sign in, rotate, sign out, and who am I. Sign-ins start and end through the lifecycle. */
 export class TokenController {
   constructor(
     private readonly deps: {
       attempts: SignInAttempts;
       access: AccessTokens;
       refresh: RefreshTokens;
+      signIns: SignIns;
       users: UserStore;
-      records: SessionRecords;
-      events: SecurityEvents;
       https: boolean;
       refreshMs: number;
     },
@@ -59,23 +57,46 @@ export class TokenController {
   login = async (req: Request, res: Response) => {
     const input = parseSignIn(req.body);
     const fingerprint = fingerprintOf(req.body);
-    const user = await this.deps.attempts.verify(req, res, input);
+    const user = await this.deps.attempts.verify(req, res, input, fingerprintDevice(fingerprint));
     if (user.passwordExpired) throw new PasswordExpired();
-    const { token, familyId } = await this.deps.refresh.create(user.id, fingerprint);
-    await this.deps.records.start({ handle: `token:${familyId}`, userId: user.id, ip: req.ip, userAgent: req.get('user-agent') });
-    const { accessToken, expiresIn } = await this.deps.access.issue(user, familyId);
-    this.setRefreshCookie(res, token);
-    res.json({ accessToken, tokenType: 'Bearer', expiresIn, user: publicUser(user) });
+    let started;
+    try {
+      started = await this.deps.signIns.startFamily({
+        userId: user.user.id,
+        credentialsVersion: user.credentialsVersion,
+        fingerprint,
+        ip: req.ip,
+        userAgent: req.get('user-agent'),
+      });
+    } catch (err) {
+      // The password changed while this sign-in was being checked: nothing made from it survives.
+      if (err instanceof CredentialsChanged) throw new WrongCredentials();
+      throw err;
+    }
+    const { accessToken, expiresIn } = await this.deps.access.issue(user.user, started.familyId);
+    this.setRefreshCookie(res, started.token);
+    res.json({ accessToken, tokenType: 'Bearer', expiresIn, user: user.user });
   };
 
   refreshTokens = async (req: Request, res: Response) => {
     const fingerprint = fingerprintOf(req.body);
     const presented = req.cookies?.[REFRESH_COOKIE];
-    if (typeof presented !== 'string' || !presented) throw new InvalidToken();
     try {
+      if (typeof presented !== 'string' || !presented) throw new InvalidToken();
+      // An expired password restricts the sign-in: no rotation until it is changed.
+      const family = await this.deps.refresh.familyOf(presented);
+      const owner = family && (await this.deps.users.findById(family.userId));
+      if (owner?.passwordExpired) throw new PasswordExpired();
       const rotated = await this.deps.refresh.rotate(presented, fingerprint);
+      if (rotated.kind === 'reused' || rotated.kind === 'mismatch') {
+        // A spent token again (stolen or raced) or another client: the whole sign-in ends.
+        await this.deps.signIns.end({ family: rotated.familyId }, 'revoked', { ip: req.ip, detail: { why: rotated.kind === 'reused' ? 'token_reused' : 'fingerprint_mismatch' } });
+        if (rotated.kind === 'reused') throw new InvalidToken('token_reused', 'This refresh token was already used; every token of this sign-in is now revoked.');
+        throw new InvalidToken();
+      }
+      if (rotated.kind !== 'rotated') throw new InvalidToken();
       const found = await this.deps.users.findById(rotated.userId);
-      if (!found || found.passwordExpired) throw new InvalidToken();
+      if (!found) throw new InvalidToken();
       const { accessToken, expiresIn } = await this.deps.access.issue(found.user, rotated.familyId);
       this.setRefreshCookie(res, rotated.token);
       res.json({ accessToken, tokenType: 'Bearer', expiresIn, user: found.user });
@@ -88,27 +109,12 @@ export class TokenController {
   logout = async (req: Request, res: Response) => {
     const presented = req.cookies?.[REFRESH_COOKIE];
     const family = typeof presented === 'string' && presented ? await this.deps.refresh.familyOf(presented) : undefined;
-    if (family) {
-      await this.deps.refresh.revokeFamily(family.familyId, 'logout');
-      await this.deps.events.record({ type: 'logout', userId: family.userId, ip: req.ip, sessionHandle: `token:${family.familyId}` });
-    }
+    if (family) await this.deps.signIns.end({ family: family.familyId }, 'logout', { ip: req.ip });
     this.clearRefreshCookie(res);
     res.status(204).end();
   };
 
-  me = async (req: Request, res: Response) => {
+  me = async (_req: Request, res: Response) => {
     res.json({ user: res.locals.apiUser });
-  };
-
-  /** Guard for /api/* resources: a valid access token of a live sign-in, or 401 invalid_token. */
-  readonly requireBearer: RequestHandler = async (req: Request, res: Response, next: NextFunction) => {
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer ([A-Za-z0-9\-_.~+/]+=*)$/.exec(header);
-    const claims = await this.deps.access.verify(match?.[1]);
-    // Logging out (or being logged out everywhere) ends the family, and its access tokens with it.
-    const [found, live] = await Promise.all([this.deps.users.findById(claims.userId), this.deps.refresh.isFamilyLive(claims.familyId)]);
-    if (!found || !live) throw new InvalidToken();
-    res.locals.apiUser = found.user;
-    next();
   };
 }

@@ -12,6 +12,15 @@ export class FakeSmtp {
     return `smtp://127.0.0.1:${this.port}`;
   }
 
+  /** Resolves once `count` messages have arrived (rejects after a timeout). */
+  async waitFor(count: number, timeoutMs = 5000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.messages.length < count) {
+      if (Date.now() > until) throw new Error(`only ${this.messages.length} of ${count} messages arrived`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   stop(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }

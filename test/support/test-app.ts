@@ -23,7 +23,7 @@ export interface TestApp {
 }
 
 /** The real app on a real HTTP server on port 0, over a database of this test file's own. */
-export async function startTestApp(options: { env?: Record<string, string>; proxy?: boolean; keyDir?: string } = {}): Promise<TestApp> {
+export async function startTestApp(options: { env?: Record<string, string>; proxy?: boolean; keyDir?: string; sessionSecrets?: string[] } = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   let appUrl = database.url;
   let proxy: TcpProxy | undefined;
@@ -39,14 +39,17 @@ export async function startTestApp(options: { env?: Record<string, string>; prox
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const config = loadConfig({ BCRYPT_COST: '4', LOG_LEVEL: 'silent', APP_ORIGIN: url, DATABASE_URL: appUrl, ...options.env });
+  // Suites register many users from one address: no registration limit unless a test asks for one.
+  const config = loadConfig({ BCRYPT_COST: '4', LOG_LEVEL: 'silent', APP_ORIGIN: url, DATABASE_URL: appUrl, REGISTER_IP_HOURLY: '0', ...options.env });
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const pool = createPool(appUrl, { max: 5, logger });
   // One signing key per run (under .data/test-keys), as DATA_DIR would hold one per deployment.
   const signingKey = await loadSigningKey({ dataDir: options.keyDir ?? '.data/test-keys', privateKeyPath: config.jwtPrivateKeyPath });
-  const application = createApp({ config, pool, logger, sessionSecrets: [randomBytes(32).toString('hex')], csrfSecret: randomBytes(32).toString('hex'), signingKey });
+  const sessionSecrets = options.sessionSecrets ?? [randomBytes(32).toString('hex')];
+  const application = createApp({ config, pool, logger, sessionSecrets, signingKey });
   server.on('request', application.app);
-  const sockets = createSocketLayer({ httpServer: server, application, pool, config, logger });
+  const socketPool = createPool(appUrl, { max: 3, logger });
+  const sockets = createSocketLayer({ httpServer: server, ...application.socketInputs, origin: config.appOrigin, pool: socketPool, logger });
   const db = createPool(database.url, { max: 2, logger });
 
   return {
@@ -60,6 +63,7 @@ export async function startTestApp(options: { env?: Record<string, string>; prox
       server.closeAllConnections();
       await sockets.close();
       await pool.end().catch(() => {});
+      await socketPool.end().catch(() => {});
       await db.end();
       await proxy?.stop();
       await database.drop();

@@ -1,0 +1,164 @@
+import { AppError } from '../http/errors.js';
+import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
+
+export class TooManyAttempts extends AppError {
+  constructor(retryAfterSeconds: number, message = 'Too many failed attempts. Please wait before trying again.') {
+    super(429, 'too_many_attempts', message, undefined, { 'Retry-After': String(Math.max(1, retryAfterSeconds)) });
+  }
+}
+
+export interface GuardRules {
+  /** Consecutive failures of one subject from one IP before that pair waits. */
+  maxFailures: number;
+  /** Failures one IP may make in 24 h, across subjects, before it is blocked until the day is over. */
+  ipDailyFailures: number;
+}
+
+/** Who is trying: the canonical subject (a login, `confirm:<email>`...), the IP, and the device if known. */
+export interface Attempter {
+  subject: string;
+  ip: string;
+  /** The hashed device cookie (browser) or fingerprint (app), when there is one. */
+  deviceHash?: string;
+}
+
+/** First wait of a subject+IP pair; it doubles with each further failure up to PAIR_MAX_DELAY_S. */
+export const PAIR_BASE_DELAY_S = 30;
+export const PAIR_MAX_DELAY_S = 15 * 60;
+/** A subject failing from many IPs: from LOGIN_DELAY_FACTOR x maxFailures on, a delay of 1, 2, 4... s capped at a minute: never a lock. */
+export const LOGIN_DELAY_FACTOR = 2;
+export const LOGIN_MAX_DELAY_S = 60;
+
+// Sorted the same way everywhere ('ip:' < 'login:' < 'pair:'), so racing reservations lock rows in one order.
+const keys = (subject: string, ip: string) => ({ ip: `ip:${ip}`, login: `login:${subject}`, pair: `pair:${subject}|${ip}` });
+
+interface CounterRow {
+  key: string;
+  blocked: boolean;
+  wait: number | null;
+  known: boolean;
+}
+
+/**
+ * The one guard for every secret check (password sign-in on both routes, the current password on
+ * account forms, emailed codes, and what comes later): an attempt is counted before its secret is
+ * checked, and whether it may be checked at all is decided under the same row locks, so however many
+ * attempts arrive at once, at most the limit of them are checked. A success releases what it reserved.
+ * Counters live in PostgreSQL (login_throttle), so they hold across restarts and processes.
+ */
+export class AttemptGuard {
+  private readonly loginThreshold: number;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly rules: GuardRules,
+  ) {
+    this.loginThreshold = rules.maxFailures * LOGIN_DELAY_FACTOR;
+  }
+
+  /**
+   * Reserves an attempt, runs the check, and releases the reservation when the check succeeds.
+   * Throws TooManyAttempts (no check is run) while a counter blocks. Resolves what the check did.
+   */
+  async attempt<T>(who: Attempter, check: () => Promise<T | false | undefined>): Promise<T | undefined> {
+    await this.reserve(who);
+    const outcome = await check();
+    if (!outcome) return undefined;
+    await this.release(who);
+    return outcome;
+  }
+
+  /** Counts one attempt on all three counters, or throws TooManyAttempts and counts nothing. */
+  async reserve(who: Attempter): Promise<void> {
+    const k = keys(who.subject, who.ip);
+    const all = [k.ip, k.login, k.pair];
+    const { maxFailures, ipDailyFailures } = this.rules;
+    await withTransaction(this.pool, async (tx: PoolClient) => {
+      await tx.query(
+        `INSERT INTO login_throttle (key, failures) SELECT key, 0 FROM unnest($1::text[]) AS k(key) ORDER BY key ON CONFLICT (key) DO NOTHING`,
+        [all],
+      );
+      const { rows } = await tx.query<CounterRow>(
+        `SELECT key, blocked_until > now() AS blocked, ceil(extract(epoch FROM blocked_until - now()))::int AS wait,
+                -- the per-subject delay spares an IP or a device this subject has signed in from before
+                EXISTS (SELECT 1 FROM login_known_ips WHERE login = $2 AND ip = $3)
+                  OR ($4::text IS NOT NULL AND EXISTS (SELECT 1 FROM user_devices d JOIN users u ON u.id = d.user_id WHERE u.login = $2 AND d.device_hash = $4)) AS known
+           FROM login_throttle WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`,
+        [all, who.subject, who.ip, who.deviceHash ?? null],
+      );
+      const blocking = rows.filter((r) => r.blocked && (r.key !== k.login || !r.known));
+      if (blocking.length) throw new TooManyAttempts(Math.max(...blocking.map((r) => r.wait ?? 1)));
+
+      // When a key blocks, given its failure count n (after this attempt) and the start of its window.
+      const stale = `t.window_started_at < now() - interval '24 hours'`;
+      const n = `(CASE WHEN ${stale} THEN 1 ELSE t.failures + 1 END)`;
+      const windowStart = `(CASE WHEN ${stale} THEN now() ELSE t.window_started_at END)`;
+      await tx.query(
+        `UPDATE login_throttle t SET
+           failures = ${n},
+           window_started_at = ${windowStart},
+           last_failure_at = now(),
+           blocked_until = CASE
+             WHEN t.key = $1 AND ${n} >= ${maxFailures}
+               THEN now() + least(${PAIR_MAX_DELAY_S}, ${PAIR_BASE_DELAY_S} * power(2, ${n} - ${maxFailures})) * interval '1 second'
+             WHEN t.key = $2 AND ${n} >= ${ipDailyFailures} THEN ${windowStart} + interval '24 hours'
+             WHEN t.key = $3 AND ${n} >= ${this.loginThreshold}
+               THEN now() + least(${LOGIN_MAX_DELAY_S}, power(2, ${n} - ${this.loginThreshold})) * interval '1 second'
+           END
+         WHERE t.key IN ($1, $2, $3)`,
+        [k.pair, k.ip, k.login],
+      );
+    });
+  }
+
+  /**
+   * A success: clears the subject+IP count, gives back the IP's and the subject's reservation, and
+   * remembers the IP (and the device) as the subject's own.
+   */
+  async release(who: Attempter): Promise<void> {
+    const k = keys(who.subject, who.ip);
+    await this.pool.query(
+      `WITH cleared AS (DELETE FROM login_throttle WHERE key = $1),
+       undone AS (
+         UPDATE login_throttle SET failures = greatest(failures - 1, 0),
+                blocked_until = CASE WHEN failures - 1 < (CASE WHEN key = $2 THEN $6::int ELSE $7::int END) THEN NULL ELSE blocked_until END
+          WHERE key IN ($2, $3)),
+       known_ip AS (
+         INSERT INTO login_known_ips (login, ip) VALUES ($4, $5) ON CONFLICT (login, ip) DO UPDATE SET last_success_at = now())
+       INSERT INTO user_devices (user_id, device_hash)
+       SELECT id, $8 FROM users WHERE login = $4 AND $8::text IS NOT NULL
+       ON CONFLICT (user_id, device_hash) DO UPDATE SET last_seen_at = now()`,
+      [k.pair, k.ip, k.login, who.subject, who.ip, this.rules.ipDailyFailures, this.loginThreshold, who.deviceHash ?? null],
+    );
+  }
+
+  /** Registration counts as a sign-in from that browser: its device becomes the account's first. */
+  async rememberDevice(userId: number, deviceHash: string): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO user_devices (user_id, device_hash) VALUES ($1, $2) ON CONFLICT (user_id, device_hash) DO UPDATE SET last_seen_at = now()',
+      [userId, deviceHash],
+    );
+  }
+
+  /** Administrator's unlock: clears every counter about these subjects (a login and its email), whatever the IP. */
+  async unlock(subjects: string[]): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM login_throttle t USING unnest($1::text[]) AS s(subject)
+       WHERE t.key = 'login:' || s.subject OR starts_with(t.key, 'pair:' || s.subject || '|')`,
+      [subjects],
+    );
+    return rowCount ?? 0;
+  }
+
+  /** The blocking state of subjects, for the admin page. */
+  async lockState(subjects: string[]): Promise<Map<string, { failures: number; blockedUntil: Date | null }>> {
+    const { rows } = await this.pool.query<{ subject: string; failures: number; blocked_until: Date | null }>(
+      `SELECT s.subject, coalesce(max(t.failures), 0)::int AS failures, max(t.blocked_until) FILTER (WHERE t.blocked_until > now()) AS blocked_until
+       FROM unnest($1::text[]) AS s(subject)
+       JOIN login_throttle t ON t.key = 'login:' || s.subject OR starts_with(t.key, 'pair:' || s.subject || '|')
+       GROUP BY s.subject`,
+      [subjects],
+    );
+    return new Map(rows.map((r) => [r.subject, { failures: r.failures, blockedUntil: r.blocked_until }]));
+  }
+}

@@ -1,0 +1,66 @@
+import type { Pool, PoolClient } from '../db/pool.js';
+import { withTransaction } from '../db/pool.js';
+import type { ChatUser } from './events.js';
+
+const lockUser = (client: PoolClient, userId: number) => client.query("SELECT pg_advisory_xact_lock(hashtext('presence'), $1::int)", [userId]);
+
+/**
+ * Chat's own presence: chat_sockets holds every live socket with its user, chat_online the users
+ * with at least one. A per-user advisory lock serialises one user's connects and disconnects across
+ * processes, so a join and a leave are each announced exactly once.
+ */
+export class ChatPresence {
+  constructor(private readonly pool: Pool) {}
+
+  /** Records the socket; true when the user just came online. */
+  async add(userId: number, socketId: string): Promise<boolean> {
+    return withTransaction(this.pool, async (client) => {
+      await lockUser(client, userId);
+      await client.query('INSERT INTO chat_sockets (socket_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [socketId, userId]);
+      const joined = await client.query('INSERT INTO chat_online (user_id) VALUES ($1) ON CONFLICT DO NOTHING', [userId]);
+      return joined.rowCount === 1;
+    });
+  }
+
+  /** Forgets the socket; true when the user just went offline. */
+  async remove(userId: number, socketId: string): Promise<boolean> {
+    return withTransaction(this.pool, async (client) => {
+      await lockUser(client, userId);
+      await client.query('DELETE FROM chat_sockets WHERE socket_id = $1', [socketId]);
+      const left = await client.query('DELETE FROM chat_online WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM chat_sockets WHERE user_id = $1)', [userId]);
+      return left.rowCount === 1;
+    });
+  }
+
+  async recordedSocketIds(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>('SELECT socket_id AS id FROM chat_sockets');
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Drops socket ids that no process holds any more (a process that crashed could not clean up) and
+   * returns the users who are thereby offline. Callers pass only ids recorded before they asked the
+   * cluster which sockets exist, so a socket connecting meanwhile is never dropped.
+   */
+  async forget(staleSocketIds: string[]): Promise<ChatUser[]> {
+    if (!staleSocketIds.length) return [];
+    return withTransaction(this.pool, async (client) => {
+      await client.query('DELETE FROM chat_sockets WHERE socket_id = ANY($1::text[])', [staleSocketIds]);
+      const { rows } = await client.query<ChatUser>(
+        `WITH gone AS (
+           DELETE FROM chat_online o WHERE NOT EXISTS (SELECT 1 FROM chat_sockets s WHERE s.user_id = o.user_id)
+            RETURNING user_id)
+         SELECT u.id, u.login, u.name FROM users u JOIN gone ON gone.user_id = u.id`,
+      );
+      return rows;
+    });
+  }
+
+  /** Everyone online, on every process. */
+  async online(): Promise<ChatUser[]> {
+    const { rows } = await this.pool.query<ChatUser>(
+      'SELECT u.id, u.login, u.name FROM chat_online o JOIN users u ON u.id = o.user_id ORDER BY o.since, u.id',
+    );
+    return rows;
+  }
+}
