@@ -31,20 +31,23 @@ export class SessionRecords {
 
   /**
    * Closes the records of ended sign-ins. `lastSeen` (by handle) is the best estimate of the last
-   * activity, where the caller has one.
+   * activity, where the caller has one. Returns the handles of the token families closed.
    */
-  async close(client: Queryable, ended: { handles: string[]; familyIds: string[] }, reason: string, lastSeen: Map<string, Date> = new Map()): Promise<void> {
-    if (!ended.handles.length && !ended.familyIds.length) return;
-    await client.query(
+  async close(client: Queryable, ended: { handles: string[]; familyIds: string[] }, reason: string, lastSeen: Map<string, Date> = new Map()): Promise<Map<string, string>> {
+    if (!ended.handles.length && !ended.familyIds.length) return new Map();
+    const { rows } = await client.query<{ handle: string; family_id: string | null }>(
       `UPDATE security.sessions s
           SET ended_at = now(), end_reason = $3,
               last_seen_at = greatest(s.last_seen_at, least(now(), coalesce(seen.at, s.last_seen_at)))
          FROM (SELECT h AS handle FROM unnest($1::text[]) h
                UNION SELECT handle FROM security.sessions WHERE family_id = ANY($2::uuid[])) target
          LEFT JOIN (SELECT * FROM unnest($4::text[], $5::timestamptz[]) AS x(handle, at)) seen ON seen.handle = target.handle
-        WHERE s.handle = target.handle AND s.ended_at IS NULL`,
+        WHERE s.handle = target.handle AND s.ended_at IS NULL
+        RETURNING s.handle, s.family_id`,
       [ended.handles, ended.familyIds, reason, [...lastSeen.keys()], [...lastSeen.values()]],
     );
+    // The handle of each token family closed, for the audit.
+    return new Map(rows.flatMap((r) => (r.family_id ? [[r.family_id, r.handle] as const] : [])));
   }
 
   /** An open sign-in of this user by its public handle. */

@@ -195,7 +195,7 @@ export class SignIns {
     const now = Date.now();
     const handles = rows.flatMap((r) => (r.handle ? [r.handle] : []));
     const lastSeen = new Map(rows.flatMap((r) => (r.handle ? [[r.handle, new Date(Math.min(now, r.expire.getTime() - this.deps.idleMs))] as const] : [])));
-    await this.deps.records.close(tx, { handles, familyIds: families.map((f) => f.family_id) }, reason, lastSeen);
+    const familyHandles = await this.deps.records.close(tx, { handles, familyIds: families.map((f) => f.family_id) }, reason, lastSeen);
     // One audit event per user, naming the cause (and the sign-in when it was just one).
     const byUser = new Map<number, { sessions: number; families: number; handle?: string }>();
     for (const r of rows) {
@@ -208,6 +208,7 @@ export class SignIns {
     for (const f of families) {
       const entry = byUser.get(f.user_id) ?? { sessions: 0, families: 0 };
       entry.families += 1;
+      entry.handle = familyHandles.get(f.family_id);
       byUser.set(f.user_id, entry);
     }
     for (const [userId, n] of byUser) {

@@ -20,6 +20,14 @@ export class Client {
     private readonly kind: 'browser' | 'script' = 'browser',
   ) {}
 
+  /** The same cookies and CSRF token against another server (the same app restarted elsewhere). */
+  rebase(base: string): Client {
+    const moved = new Client(base, this.kind);
+    for (const [k, v] of this.cookies) moved.cookies.set(k, v);
+    moved.csrfToken = this.csrfToken;
+    return moved;
+  }
+
   cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   }

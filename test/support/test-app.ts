@@ -12,6 +12,8 @@ import { TcpProxy } from './tcp-proxy.js';
 
 export interface TestApp {
   url: string;
+  /** The database this app runs on (to start another app on it). */
+  databaseUrl: string;
   config: Config;
   /** A pool of the test's own on the same database, for looking at rows directly. */
   db: Pool;
@@ -19,12 +21,21 @@ export interface TestApp {
   /** Present when started with { proxy: true }: cut() takes the database away from the app. */
   proxy?: TcpProxy;
   sockets: SocketLayer;
-  close(): Promise<void>;
+  /** Stops the app; its database goes too unless kept for another app. */
+  close(options?: { keepDatabase?: boolean }): Promise<void>;
 }
 
 /** The real app on a real HTTP server on port 0, over a database of this test file's own. */
-export async function startTestApp(options: { env?: Record<string, string>; proxy?: boolean; keyDir?: string; sessionSecrets?: string[] } = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+export async function startTestApp(options: {
+    env?: Record<string, string>;
+    proxy?: boolean;
+    keyDir?: string;
+    sessionSecrets?: string[];
+    /** Another app's database, kept when this one closes (a restart with other settings). */
+    databaseUrl?: string;
+  } = {},
+): Promise<TestApp> {
+  const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => {} } : await createTestDatabase();
   let appUrl = database.url;
   let proxy: TcpProxy | undefined;
   if (options.proxy) {
@@ -54,19 +65,20 @@ export async function startTestApp(options: { env?: Record<string, string>; prox
 
   return {
     url,
+    databaseUrl: database.url,
     config,
     db,
     application,
     proxy,
     sockets,
-    async close() {
+    async close({ keepDatabase = false } = {}) {
       server.closeAllConnections();
       await sockets.close();
       await pool.end().catch(() => {});
       await socketPool.end().catch(() => {});
       await db.end();
       await proxy?.stop();
-      await database.drop();
+      if (!keepDatabase) await database.drop();
     },
   };
 }

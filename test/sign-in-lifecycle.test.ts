@@ -1,0 +1,345 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { Manager } from 'socket.io-client';
+import { PUBLIC_ROUTES } from '../src/app.js';
+import { Client, registeredScript } from './support/client.js';
+import { connected, connectError, disconnected, next, openSocket, type ChatClient } from './support/sockets.js';
+import { startTestApp, type TestApp } from './support/test-app.js';
+
+let app: TestApp;
+before(async () => (app = await startTestApp({ env: { LOGIN_MAX_FAILURES: '1000', LOGIN_IP_DAILY_FAILURES: '1000000' } })));
+after(() => app.close());
+
+const opened: ChatClient[] = [];
+afterEach(() => {
+  for (const s of opened.splice(0)) s.disconnect();
+});
+
+async function tokenSignIn(login: string, password: string, base = app.url) {
+  const client = new Client(base, 'script');
+  const reply = await client.postJson('/api/auth/login', { login, password, fingerprint: 'device-1' }, { csrf: false });
+  return { client, reply, accessToken: reply.json?.accessToken as string };
+}
+
+const me = (token: string, base = app.url) => new Client(base, 'script').get('/api/me', { authorization: `Bearer ${token}` });
+const refresh = (client: Client) => client.postJson('/api/auth/refresh-tokens', { fingerprint: 'device-1' }, { csrf: false });
+
+async function tokenSocket(accessToken: string, base = app.url) {
+  const socket = openSocket(base, undefined, { auth: { token: accessToken } });
+  opened.push(socket);
+  await next(socket, 'chat:history');
+  return socket;
+}
+
+async function browserSocket(client: Client) {
+  const c = await connected(app.url, client);
+  opened.push(c.socket);
+  return c.socket;
+}
+
+/** A user signed in twice: a browser session with a socket, and a token sign-in with a socket. */
+async function signedInBothWays() {
+  const browser = await registeredScript(app.url);
+  const token = await tokenSignIn(browser.user.login, browser.user.password);
+  assert.equal(token.reply.status, 200);
+  const [bSocket, tSocket] = await Promise.all([browserSocket(browser.client), tokenSocket(token.accessToken)]);
+  return { ...browser, token, bSocket, tSocket };
+}
+
+const liveFamilies = async (userId: number) =>
+  (await app.db.query('SELECT count(DISTINCT family_id)::int AS n FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL', [userId])).rows[0].n as number;
+const liveSessions = async (userId: number) => (await app.db.query('SELECT count(*)::int AS n FROM express_sessions WHERE user_id = $1', [userId])).rows[0].n as number;
+const events = async (type: string, userId: number) => (await app.db.query('SELECT * FROM security.events WHERE type = $1 AND user_id = $2', [type, userId])).rows;
+
+describe('every end cause goes through the lifecycle: rows, refresh tokens, sockets and one audit event together', () => {
+  test('logout (browser): the session row, its socket, one `logout` event; the token sign-in lives on', async () => {
+    const u = await signedInBothWays();
+    const gone = disconnected(u.bSocket, 1000);
+    assert.equal((await u.client.postJson('/logout', {})).status, 204);
+    await gone;
+    assert.equal(await liveSessions(u.id), 0);
+    assert.equal(await liveFamilies(u.id), 1);
+    assert.ok(u.tSocket.connected);
+    assert.equal((await events('logout', u.id)).length, 1);
+  });
+
+  test('logout (token API): the family, its access tokens and its socket, one `logout` event', async () => {
+    const u = await signedInBothWays();
+    const gone = disconnected(u.tSocket, 1000);
+    assert.equal((await u.token.client.postJson('/api/auth/logout', {}, { csrf: false })).status, 204);
+    await gone;
+    assert.equal(await liveFamilies(u.id), 0);
+    assert.equal((await me(u.token.accessToken)).status, 401);
+    assert.ok(u.bSocket.connected);
+    assert.equal((await events('logout', u.id)).length, 1);
+  });
+
+  test('logout_everywhere: every session, every family, every socket, one event', async () => {
+    const u = await signedInBothWays();
+    const gone = Promise.all([disconnected(u.bSocket, 1000), disconnected(u.tSocket, 1000)]);
+    assert.equal((await u.client.postJson('/logout', { everywhere: '1' })).status, 204);
+    await gone;
+    assert.equal(await liveSessions(u.id), 0);
+    assert.equal(await liveFamilies(u.id), 0);
+    assert.equal((await me(u.token.accessToken)).status, 401);
+    const audit = await events('logout_everywhere', u.id);
+    assert.equal(audit.length, 1);
+    assert.deepEqual([audit[0].detail.sessions, audit[0].detail.tokenSignIns], [1, 1]);
+  });
+
+  test('revoked: an app sign-in is listed with the browser ones and revoking it kills its refresh token, access token and socket within 1 s', async () => {
+    const u = await signedInBothWays();
+    const { sessions } = (await u.client.get('/account/sessions')).json;
+    assert.deepEqual(sessions.map((s: any) => s.kind).sort(), ['app', 'browser']);
+    const appSignIn = sessions.find((s: any) => s.kind === 'app');
+    assert.equal(appSignIn.current, false);
+    assert.equal(appSignIn.sockets, 1);
+    assert.match(appSignIn.handle, /^[A-Za-z0-9_-]{22}$/);
+
+    const gone = disconnected(u.tSocket, 1000);
+    assert.equal((await u.client.postJson(`/account/sessions/${appSignIn.handle}/revoke`, {})).status, 204);
+    await gone;
+    assert.equal((await refresh(u.token.client)).status, 401);
+    assert.equal((await me(u.token.accessToken)).status, 401);
+    assert.ok(u.bSocket.connected, 'the browser session is untouched');
+    const audit = await events('revoked', u.id);
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0].session_handle, appSignIn.handle);
+    const record = (await app.db.query('SELECT end_reason FROM security.sessions WHERE handle = $1', [appSignIn.handle])).rows[0];
+    assert.equal(record.end_reason, 'revoked');
+  });
+
+  test('password_changed: everything but the new session here, one event', async () => {
+    const u = await signedInBothWays();
+    const gone = Promise.all([disconnected(u.bSocket, 1000), disconnected(u.tSocket, 1000)]);
+    const reply = await u.client.postJson('/account/password', { currentPassword: u.user.password, newPassword: 'a completely new phrase 7' });
+    assert.equal(reply.status, 200);
+    await gone;
+    assert.equal(await liveSessions(u.id), 1, 'only the new session of the changer');
+    assert.equal(await liveFamilies(u.id), 0);
+    assert.equal((await events('password_changed', u.id)).length, 1);
+  });
+
+  test('expired: the sweeper ends idle sessions and token families that ran out, closes their records and sockets', async () => {
+    const u = await signedInBothWays();
+    await app.db.query("UPDATE express_sessions SET expire = now() - interval '1 second' WHERE user_id = $1", [u.id]);
+    await app.db.query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1", [u.id]);
+    const gone = Promise.all([disconnected(u.bSocket, 1000), disconnected(u.tSocket, 1000)]);
+    await app.application.signIns.endExpired();
+    await gone;
+    const records = (await app.db.query('SELECT kind, end_reason FROM security.sessions WHERE user_id = $1 ORDER BY kind', [u.id])).rows;
+    assert.deepEqual(records, [
+      { kind: 'app', end_reason: 'expired' },
+      { kind: 'browser', end_reason: 'expired' },
+    ]);
+    assert.equal((await events('expired', u.id)).length, 1);
+  });
+});
+
+describe('a sign-in that checked a password which has since changed', () => {
+  test('parallel sign-ins with the old password around a password change leave no live session or refresh token', async () => {
+    const { client, user, id } = await registeredScript(app.url);
+    const attempts: Promise<unknown>[] = [];
+    for (let i = 0; i < 30; i++) {
+      attempts.push(tokenSignIn(user.login, user.password));
+      const browser = new Client(app.url, 'script');
+      attempts.push(browser.fetchCsrf().then(() => browser.postJson('/login', { login: user.login, password: user.password })));
+    }
+    const change = client.postJson('/account/password', { currentPassword: user.password, newPassword: 'the replacement phrase 5' });
+    const [changed] = await Promise.all([change, ...attempts]);
+    assert.equal((changed as { status: number }).status, 200);
+    assert.equal(await liveSessions(id), 1, 'only the session of the one who changed it');
+    assert.equal(await liveFamilies(id), 0);
+  });
+});
+
+describe('the handshake', () => {
+  test('a socket whose session ends between the engine handshake and the Socket.IO connect is refused unauthorized', async () => {
+    const { client } = await registeredScript(app.url);
+    const manager = new Manager(app.url, {
+      path: '/socket.io',
+      transports: ['websocket'],
+      reconnection: false,
+      autoConnect: false,
+      extraHeaders: { cookie: client.cookieHeader(), origin: app.url },
+    });
+    await new Promise<void>((resolve, reject) => manager.open((err) => (err ? reject(err) : resolve())));
+    // The engine's handshake read the session; now it ends, before the client's CONNECT.
+    assert.equal((await client.postJson('/logout', {})).status, 204);
+    const socket = manager.socket('/') as unknown as ChatClient;
+    let history = false;
+    socket.on('chat:history', () => (history = true));
+    socket.connect();
+    assert.equal((await connectError(socket)).message, 'unauthorized');
+    assert.equal(history, false);
+    manager.engine?.close();
+  });
+});
+
+describe('an expired password restricts token sign-ins too', () => {
+  test('an administrator expiring it: /api/me and refresh answer 403 password_expired, the token socket closes and cannot come back', async () => {
+    const u = await signedInBothWays();
+    const admin = await registeredScript(app.url);
+    await app.db.query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')", [admin.id]);
+    const adminClient = new Client(app.url, 'script');
+    await adminClient.fetchCsrf();
+    await adminClient.postJson('/login', { login: admin.user.login, password: admin.user.password });
+    await adminClient.fetchCsrf();
+
+    const gone = Promise.all([disconnected(u.tSocket, 1000), disconnected(u.bSocket, 1000)]);
+    assert.equal((await adminClient.postJson(`/admin/users/${u.id}/expire-password`, {})).status, 204);
+    await gone;
+    const mine = await me(u.token.accessToken);
+    assert.equal(mine.status, 403);
+    assert.equal(mine.json.error.code, 'password_expired');
+    const rotated = await refresh(u.token.client);
+    assert.equal(rotated.status, 403);
+    assert.equal(rotated.json.error.code, 'password_expired');
+    const again = openSocket(app.url, undefined, { auth: { token: u.token.accessToken } });
+    opened.push(again);
+    assert.equal((await connectError(again)).message, 'unauthorized');
+    const signIn = await tokenSignIn(u.user.login, u.user.password);
+    assert.equal(signIn.reply.status, 403);
+    assert.equal(signIn.reply.json.error.code, 'password_expired');
+  });
+});
+
+describe('roles are judged at each request', () => {
+  test('a role whose end date passes stops working in a live session', async () => {
+    const { client, id, user } = await registeredScript(app.url);
+    await app.db.query("INSERT INTO user_roles (user_id, role, ends_at) VALUES ($1, 'admin', now() + interval '1500 milliseconds')", [id]);
+    const admin = new Client(app.url, 'script');
+    await admin.fetchCsrf();
+    const me = (await client.get('/')).json.user;
+    assert.deepEqual(me.roles, [], 'the grant came after this session started: it is not in it');
+    const login = await admin.postJson('/login', { login: me.login, password: user.password });
+    assert.deepEqual(login.json.user.roles, ['admin']);
+    assert.equal((await admin.get('/admin')).status, 200);
+    const until = Date.now() + 5000;
+    let status = 200;
+    while (status === 200 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await admin.get('/admin')).status;
+    }
+    assert.equal(status, 403, 'refused once the grant ended, without signing in again');
+    assert.deepEqual((await admin.get('/')).json.user.roles, []);
+  });
+});
+
+describe('pages are protected unless declared public', () => {
+  test('every wired route outside PUBLIC_ROUTES answers an anonymous script 401 unauthenticated', async () => {
+    const stack = (app.application.app as unknown as { router: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] } }).router.stack;
+    const routes = stack.flatMap((layer) => (layer.route ? Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} ${layer.route!.path}`) : []));
+    const guarded = routes.filter((r) => !(PUBLIC_ROUTES as readonly string[]).includes(r) && !r.includes('/api/') && !r.includes('/health') && !r.includes('/.well-known/'));
+    assert.ok(guarded.length >= 8, `found ${guarded.length} protected routes`);
+    const anonymous = new Client(app.url, 'script');
+    await anonymous.fetchCsrf();
+    for (const route of guarded) {
+      const [method, path] = route.split(' ') as [string, string];
+      const concrete = path.replace(/:handle/, 'A'.repeat(22)).replace(/:[a-z]+/g, '1');
+      const reply = method === 'GET' ? await anonymous.get(concrete) : await anonymous.postJson(concrete, {});
+      assert.equal(reply.status, 401, route);
+      assert.equal(reply.json.error.code, 'unauthenticated', route);
+    }
+  });
+});
+
+describe('short-lived token settings', () => {
+  let short: TestApp;
+  before(async () => (short = await startTestApp({ env: { ACCESS_TOKEN_SECONDS: '5', PASSWORD_MAX_AGE_DAYS: '30' } })));
+  after(() => short.close());
+
+  test('a token socket is disconnected by the server after its token expires', async () => {
+    const { user } = await registeredScript(short.url);
+    const { accessToken, reply } = await tokenSignIn(user.login, user.password, short.url);
+    assert.equal(reply.json.expiresIn, 5);
+    const socket = await tokenSocket(accessToken, short.url);
+    const reason = await disconnected(socket, 8000);
+    assert.equal(reason, 'io server disconnect');
+  });
+
+  test('PASSWORD_MAX_AGE_DAYS restricts refresh, bearer requests and token sockets of a live token sign-in', async () => {
+    const { user, id } = await registeredScript(short.url);
+    const t = await tokenSignIn(user.login, user.password, short.url);
+    assert.equal((await me(t.accessToken, short.url)).status, 200);
+    await short.db.query("UPDATE users SET password_changed_at = now() - interval '31 days' WHERE id = $1", [id]);
+    assert.equal((await me(t.accessToken, short.url)).json.error.code, 'password_expired');
+    const rotated = await refresh(t.client);
+    assert.equal(rotated.status, 403);
+    assert.equal(rotated.json.error.code, 'password_expired');
+    const socket = openSocket(short.url, undefined, { auth: { token: t.accessToken } });
+    opened.push(socket);
+    assert.equal((await connectError(socket)).message, 'unauthorized');
+  });
+});
+
+describe('SESSION_SECRET rotation: A, then B,A, then B', () => {
+  test('cookies, CSRF tokens and emailed codes made with A work under B,A and stop under B', async () => {
+    const A = randomUUID() + randomUUID();
+    const B = randomUUID() + randomUUID();
+    const dataDir = `.data/test-rotation-${process.pid}`;
+    const env = { REQUIRE_EMAIL_CONFIRMATION: 'true', DATA_DIR: dataDir };
+    const first = await startTestApp({ env, sessionSecrets: [A] });
+    const db = first.databaseUrl;
+    // Under A: two signed-in sessions, and two emailed codes with the CSRF tokens of their forms.
+    const kept = await registeredScriptConfirmed(first);
+    const retired = await registeredScriptConfirmed(first);
+    const pending = [await registerPending(first), await registerPending(first)];
+    await first.close({ keepDatabase: true });
+    const confirm = (base: string, p: (typeof pending)[number], csrf = p.csrf, cookie = p.cookie) =>
+      new Client(base, 'script').postJson('/register/confirm', { email: p.email, code: p.code }, { csrf: false, headers: { 'x-csrf-token': csrf, cookie } });
+
+    const both = await startTestApp({ env, sessionSecrets: [B, A], databaseUrl: db });
+    try {
+      assert.ok((await kept.client.rebase(both.url).get('/')).json.user, 'the session cookie signed with A works');
+      assert.equal((await confirm(both.url, pending[0]!)).status, 200, 'the CSRF token and the code made with A work');
+    } finally {
+      await both.close({ keepDatabase: true });
+    }
+
+    const onlyB = await startTestApp({ env, sessionSecrets: [B], databaseUrl: db });
+    try {
+      assert.equal((await retired.client.rebase(onlyB.url).get('/')).json.user, null, 'the session cookie signed with A is retired');
+      assert.equal((await confirm(onlyB.url, pending[1]!)).status, 403, 'the CSRF token made with A is retired');
+      const fresh = new Client(onlyB.url, 'script');
+      const csrf = await fresh.fetchCsrf();
+      assert.equal((await confirm(onlyB.url, pending[1]!, csrf, fresh.cookieHeader())).status, 400, 'the code made with A is retired');
+    } finally {
+      await onlyB.close();
+    }
+  });
+});
+
+/** A confirmed, signed-in script user (confirmed directly in the database: codes are another test's). */
+async function registeredScriptConfirmed(on: TestApp) {
+  const client = new Client(on.url, 'script');
+  await client.fetchCsrf();
+  const login = `rot${Math.floor(Math.random() * 1e9)}`;
+  const user = { login, email: `${login}@example.com`, password: 'a sturdy passphrase 42' };
+  assert.equal((await client.postJson('/register', user)).status, 201);
+  await on.db.query('UPDATE users SET email_confirmed = true WHERE login = $1', [login]);
+  assert.equal((await client.postJson('/login', { login, password: user.password })).status, 200);
+  await client.fetchCsrf();
+  return { client, user };
+}
+
+/** Registers an unconfirmed user and reads its code from the outbox; returns what a form would post later. */
+async function registerPending(on: TestApp) {
+  const client = new Client(on.url, 'script');
+  const csrf = await client.fetchCsrf();
+  const login = `pend${Math.floor(Math.random() * 1e9)}`;
+  const email = `${login}@example.com`;
+  assert.equal((await client.postJson('/register', { login, email, password: 'a sturdy passphrase 42' })).status, 201);
+  const { readdirSync, readFileSync, existsSync } = await import('node:fs');
+  const outbox = `${on.config.dataDir}/outbox`;
+  let code: string | undefined;
+  const until = Date.now() + 5000;
+  while (!code && Date.now() < until) {
+    const mail = existsSync(outbox) ? readdirSync(outbox).map((f) => readFileSync(`${outbox}/${f}`, 'utf8')).find((m) => m.includes(`To: ${email}`)) : undefined;
+    code = mail && /code is (\d{6})/.exec(mail)?.[1];
+    if (!code) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(code, 'the code arrived');
+  return { email, code, csrf, cookie: client.cookieHeader() };
+}
