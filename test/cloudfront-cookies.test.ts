@@ -66,3 +66,39 @@ describe('signed asset cookies', () => {
     assert.ok(!reply.setCookies.some((c) => c.startsWith('CloudFront-')));
   });
 });
+
+describe('signed asset cookies are short and renewed', () => {
+  const policyEnd = (setCookies: string[]) => {
+    const line = setCookies.find((c) => c.startsWith('CloudFront-Policy='));
+    if (!line) return undefined;
+    const value = decodeURIComponent(line.slice('CloudFront-Policy='.length).split(';')[0]!);
+    return JSON.parse(fromCloudFrontBase64(value).toString()).Statement[0].Condition.DateLessThan['AWS:EpochTime'] * 1000;
+  };
+
+  test('a signed-in request with more than half left gets none; with less than half left, fresh ones', async () => {
+    const { client, user } = await registeredBrowser(app.url);
+    const calm = await client.get('/');
+    assert.equal(policyEnd(calm.setCookies), undefined, 'nothing to renew yet');
+    const { rows } = await app.db.query('SELECT sess FROM express_sessions WHERE user_id = (SELECT id FROM users WHERE login = $1)', [user.login]);
+    const sess = rows[0].sess;
+    sess.assetCookiesIssuedAt = Date.now() - 8 * 60_000;
+    sess.assetCookiesUntil = Date.now() + 2 * 60_000;
+    await app.db.query('UPDATE express_sessions SET sess = $2 WHERE user_id = (SELECT id FROM users WHERE login = $1)', [user.login, JSON.stringify(sess)]);
+    const renewed = await client.get('/');
+    const until = policyEnd(renewed.setCookies);
+    assert.ok(until && Math.abs(until - (Date.now() + 10 * 60_000)) < 5_000, 'a fresh 10-minute policy');
+  });
+
+  test('a restricted sign-in (expired password) gets none', async () => {
+    const { user } = await registeredBrowser(app.url);
+    await app.db.query('UPDATE users SET password_expired = true WHERE login = $1', [user.login]);
+    const browser = new Client(app.url);
+    await browser.get('/login');
+    const reply = await browser.postForm('/login', { login: user.login, password: user.password });
+    assert.equal(reply.status, 303);
+    assert.equal(reply.location, '/account/password');
+    assert.ok(!reply.setCookies.some((c) => c.startsWith('CloudFront-')));
+    const page = await browser.get('/account/password');
+    assert.ok(!page.setCookies.some((c) => c.startsWith('CloudFront-')));
+  });
+});

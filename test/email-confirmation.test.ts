@@ -117,6 +117,68 @@ describe('with REQUIRE_EMAIL_CONFIRMATION=true', () => {
     assert.ok(throttled.headers.get('retry-after'));
   });
 
+  test('150 parallel wrong codes: at most LOGIN_MAX_FAILURES are checked, the rest get 429', async () => {
+    const client = await script();
+    const user = newUser();
+    await client.postJson('/register', user);
+    const real = await codeFor(user.email);
+    const wrong = (i: number) => String((Number(real) + 1 + i) % 1_000_000).padStart(6, '0');
+    const replies = await Promise.all(Array.from({ length: 150 }, (_, i) => client.postJson('/register/confirm', { email: user.email, code: wrong(i) })));
+    const statuses = replies.map((r) => r.status);
+    assert.equal(statuses.filter((s) => s === 400).length, 3, 'LOGIN_MAX_FAILURES=3 here');
+    assert.equal(statuses.filter((s) => s === 429).length, 147);
+  });
+
+  test('an unconfirmed account holds its login and email only while its code lives', async () => {
+    const client = await script();
+    const squatter = newUser();
+    assert.equal((await client.postJson('/register', squatter)).status, 201);
+    const owner = { ...squatter, password: 'the real owner phrase 8' };
+    assert.equal((await client.postJson('/register', owner)).status, 409, 'while the code is alive, the address is taken');
+    await app.db.query("UPDATE email_confirmations c SET expires_at = now() - interval '1 second' FROM users u WHERE u.id = c.user_id AND u.login = $1", [squatter.login]);
+    assert.equal((await client.postJson('/register', owner)).status, 201, 'once it expired, a new registration replaces it');
+    const { rows } = await app.db.query('SELECT count(*)::int AS n FROM users WHERE login = $1', [squatter.login]);
+    assert.equal(rows[0].n, 1);
+    const code = await codeFor(owner.email, 2);
+    assert.equal((await client.postJson('/register/confirm', { email: owner.email, code })).status, 200);
+    assert.equal((await client.postJson('/login', { login: owner.login, password: owner.password })).status, 200);
+  });
+
+  test('a confirmed account is never replaced', async () => {
+    const client = await script();
+    const user = newUser();
+    await client.postJson('/register', user);
+    assert.equal((await client.postJson('/register/confirm', { email: user.email, code: await codeFor(user.email) })).status, 200);
+    assert.equal((await client.postJson('/register', { ...user, password: 'a takeover attempt 99' })).status, 409);
+  });
+
+  test('resend: a new code (the old one dies), the same answer for any address, at most 3 codes an hour', async () => {
+    const client = await script();
+    const user = newUser();
+    await client.postJson('/register', user);
+    const first = await codeFor(user.email, 1);
+    const again = await client.postJson('/register/confirm/resend', { email: user.email });
+    assert.equal(again.status, 202);
+    assert.deepEqual(again.json, {});
+    const second = await codeFor(user.email, 2);
+    const unknown = await client.postJson('/register/confirm/resend', { email: 'nobody-here@example.com' });
+    assert.deepEqual([unknown.status, unknown.json], [202, {}]);
+
+    const browser = new Client(app.url);
+    await browser.get('/register/confirm');
+    const form = await browser.postForm('/register/confirm/resend', { email: user.email });
+    assert.equal(form.status, 303);
+    assert.equal(form.location, '/register/confirm?sent=1');
+    const third = await codeFor(user.email, 3);
+    await client.postJson('/register/confirm/resend', { email: user.email });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(mailsTo(user.email).length, 3, 'a fourth code in the hour is not sent');
+
+    if (first !== third) assert.equal((await client.postJson('/register/confirm', { email: user.email, code: first })).status, 400, 'the first code died');
+    if (second !== third) assert.equal((await client.postJson('/register/confirm', { email: user.email, code: second })).status, 400, 'the second code died');
+    assert.equal((await client.postJson('/register/confirm', { email: user.email, code: third })).status, 200);
+  });
+
   test('bad input is 400 invalid_input with fields', async () => {
     const client = await script();
     for (const body of [{}, { email: 'x', code: '12' }, { email: ['a@b.c'], code: { a: 1 } }]) {

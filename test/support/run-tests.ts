@@ -55,7 +55,7 @@ async function prepareDatabase(): Promise<{ env: Record<string, string>; cleanup
 const db = startup ? { env: {}, cleanup: async () => {} } : await prepareDatabase();
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=' + (process.env.TEST_TIMEOUT_MS ?? '60000'), '--test-reporter=spec', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=' + (process.env.TEST_TIMEOUT_MS ?? '180000'), '--test-reporter=spec', ...files],
   { stdio: 'inherit', env: { ...process.env, ...db.env, NODE_ENV: 'test' } },
 );
 const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
