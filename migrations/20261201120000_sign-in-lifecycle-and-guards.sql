@@ -12,6 +12,9 @@ UPDATE security.sessions SET kind = 'app', family_id = substring(handle FROM 7):
 CREATE UNIQUE INDEX security_sessions_family_key ON security.sessions (family_id) WHERE family_id IS NOT NULL;
 CREATE INDEX security_sessions_open_idx ON security.sessions (user_id) WHERE ended_at IS NULL;
 
+-- The sweeper finds families whose newest token ran out.
+CREATE INDEX refresh_tokens_expiring_idx ON refresh_tokens (expires_at) WHERE revoked_at IS NULL AND used_at IS NULL;
+
 -- Sockets opened with an access token belong to a token sign-in (the sessions feature owns them, as
 -- express_sessions.socket_ids records a browser session's).
 ALTER TABLE chat_token_sockets RENAME TO app_sign_in_sockets;
@@ -61,6 +64,7 @@ DROP TABLE chat_sockets;
 DROP INDEX app_sign_in_sockets_family_idx;
 ALTER INDEX app_sign_in_sockets_user_idx RENAME TO chat_token_sockets_user_idx;
 ALTER TABLE app_sign_in_sockets RENAME TO chat_token_sockets;
+DROP INDEX refresh_tokens_expiring_idx;
 DROP INDEX security_sessions_open_idx;
 DROP INDEX security_sessions_family_key;
 ALTER TABLE security.sessions DROP COLUMN family_id, DROP COLUMN kind;

@@ -85,6 +85,8 @@ export interface Application {
   /** The sign-in lifecycle: every start and end of a sign-in, and its announcement. */
   signIns: SignIns;
   sessionStore: SessionStore;
+  /** Forgets stale failed-attempt and rate counters (the sweeper runs it hourly). */
+  pruneCounters(): Promise<void>;
   /** What the socket layer gets: the handshake, the lifecycle's announcement, the headers. */
   socketInputs: {
     handshake: HandshakeInputs;
@@ -129,6 +131,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const hasher = new PasswordHasher(config.bcryptCost, config.passwordPepper);
   const guard = new AttemptGuard(pool, { maxFailures: config.loginMaxFailures, ipDailyFailures: config.loginIpDailyFailures });
   const devices = new DeviceCookie(config.https);
+  const rates = new RateCounters(pool);
   const passport = createPassport({ users, hasher, onRehashError: (err) => logger.warn({ err: describeDbError(err) }, 'rehashing a password failed') });
   const csrf = createCsrf({ secrets: derivedKeys(sessionSecrets, 'csrf-token-secret'), appOrigin: config.appOrigin, https: config.https, exemptPrefix: '/api/auth/' });
   const assetCookies = config.cloudFront && new SignedAssetCookies(config.cloudFront, config.https);
@@ -137,7 +140,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   });
   const registration = new RegistrationController({
     auth, users, hasher, pool, guard, events, logger, devices,
-    rates: new RateCounters(pool),
+    rates,
     ipHourly: config.registerIpHourly,
     requireConfirmation: config.requireEmailConfirmation,
     confirmations: new EmailConfirmations(pool, derivedKeys(sessionSecrets, 'email-confirmation-codes')),
@@ -219,6 +222,9 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     app,
     signIns,
     sessionStore,
+    async pruneCounters() {
+      await Promise.all([guard.pruneStale(), rates.pruneStale()]);
+    },
     socketInputs: {
       handshake: {
         sessionMiddleware: [sessionMiddleware, passportInit, passportSession],

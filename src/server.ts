@@ -39,7 +39,7 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
   // connections that HTTP requests (sign-ins, /health) need.
   const socketPool = createPool(db.url, { max: Math.max(2, Math.ceil(config.dbPoolMax / 3)), logger, applicationName: 'express-auth-chat/sockets' });
   const sockets = createSocketLayer({ httpServer: server, ...application.socketInputs, origin: config.appOrigin, pool: socketPool, logger, adapter: adapter.adapter });
-  const sweeper = startSessionSweeper(application.signIns, logger);
+  const sweeper = startSessionSweeper(application.signIns, logger, { prune: application.pruneCounters });
   logger.info({ adapter: adapter.kind }, 'socket.io adapter');
 
   return {

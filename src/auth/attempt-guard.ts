@@ -142,6 +142,14 @@ export class AttemptGuard {
     );
   }
 
+  /** Forgets counters quiet for over a day that block nothing (the window has started over anyway). */
+  async pruneStale(): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM login_throttle WHERE last_failure_at < now() - interval '25 hours' AND (blocked_until IS NULL OR blocked_until < now())`,
+    );
+    return rowCount ?? 0;
+  }
+
   /** Administrator's unlock: clears every counter about these subjects (a login and its email), whatever the IP. */
   async unlock(subjects: string[]): Promise<number> {
     const { rowCount } = await this.pool.query(

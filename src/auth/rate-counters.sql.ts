@@ -20,4 +20,10 @@ export class RateCounters {
     const row = rows[0]!;
     return row.hits > limit ? Math.max(1, row.wait) : 0;
   }
+
+  /** Forgets windows that ended long ago. */
+  async pruneStale(): Promise<number> {
+    const { rowCount } = await this.pool.query(`DELETE FROM rate_counters WHERE window_started_at < now() - interval '1 day'`);
+    return rowCount ?? 0;
+  }
 }

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -81,6 +81,40 @@ async function readOrCreatePassword(file: string): Promise<string> {
   return password;
 }
 
+/** Where root keeps clusters whose DATA_DIR the `postgres` user cannot reach (kept across reboots). */
+export const REACHABLE_CLUSTER_ROOT = '/var/tmp/express-auth-chat-postgres';
+
+/** The first ancestor of `dir` that users other than its owner cannot enter (a checkout under /root, a mktemp -d). */
+function closedAncestor(dir: string): string | undefined {
+  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+    try {
+      if ((statSync(current).mode & 0o001) === 0) return current;
+    } catch {
+      return current;
+    }
+    if (current === path.dirname(current)) return undefined;
+  }
+}
+
+/**
+ * The cluster's folder: DATA_DIR/postgres, unless we are root and the unprivileged `postgres` user
+ * the server must run as cannot reach DATA_DIR; then a folder of this DATA_DIR's own under
+ * REACHABLE_CLUSTER_ROOT, said in the log.
+ */
+async function clusterDir(dataDir: string, logger: Logger): Promise<string> {
+  const inDataDir = path.join(dataDir, 'postgres');
+  if (userInfo().uid !== 0) return inDataDir;
+  const closed = closedAncestor(dataDir);
+  if (!closed) return inDataDir;
+  await mkdir(REACHABLE_CLUSTER_ROOT, { recursive: true, mode: 0o755 });
+  await chmod(REACHABLE_CLUSTER_ROOT, 0o755);
+  const dir = path.join(REACHABLE_CLUSTER_ROOT, createHash('sha256').update(dataDir).digest('hex').slice(0, 16));
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o755);
+  logger.info({ dir, dataDir, closed }, 'the postgres user cannot enter a folder above DATA_DIR: the embedded cluster lives here instead');
+  return path.join(dir, 'postgres');
+}
+
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
   port: number;
@@ -89,10 +123,10 @@ export async function startEmbeddedPostgres(options: {
 }): Promise<EmbeddedDatabase> {
   const { dataDir, port, logger } = options;
   const database = options.database ?? 'app';
-  const pgDir = path.join(dataDir, 'postgres');
   await mkdir(dataDir, { recursive: true });
   // The server runs as the unprivileged `postgres` user when we are root: it must reach pgDir.
   await chmod(dataDir, 0o755).catch(() => {});
+  const pgDir = await clusterDir(dataDir, logger);
   const password = await readOrCreatePassword(path.join(dataDir, 'postgres-password'));
 
   const EmbeddedPostgres = await importEmbeddedPostgres();

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { createHash } from 'node:crypto';
+import { REACHABLE_CLUSTER_ROOT } from '../../src/db/embedded-postgres.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -176,5 +179,27 @@ describe('npm start on a machine with no PostgreSQL server configured', () => {
     const { code, err } = await refusedStart({ NODE_ENV: 'production' });
     assert.equal(code, 1);
     assert.match(err, /SESSION_SECRET/);
+  });
+});
+
+describe('as root, with DATA_DIR under a folder the postgres user cannot enter', () => {
+  // Only root runs PostgreSQL as another user (CI and these machines run as root).
+  test('the first start still works: the cluster lives where postgres can reach it, and the log says where', { skip: userInfo().uid !== 0 && 'needs root' }, async () => {
+    const closed = mkdtempSync(path.join(tmpdir(), 'eac-closed-'));
+    chmodSync(closed, 0o700);
+    const inner = path.join(closed, 'checkout', '.data');
+    mkdirSync(inner, { recursive: true });
+    const clusterHome = path.join(REACHABLE_CLUSTER_ROOT, createHash('sha256').update(inner).digest('hex').slice(0, 16));
+    const server = await start([process.execPath, 'dist/server.js'], { DATA_DIR: inner, EMBEDDED_PG_PORT: String(await freePort()) });
+    try {
+      assert.equal((await fetch(`${server.url}/health`)).status, 200);
+      assert.match(server.output(), /the embedded cluster lives here instead/);
+      assert.ok(server.output().includes(clusterHome), 'the log names the folder');
+    } finally {
+      process.kill(server.serverPid, 'SIGTERM');
+      assert.equal((await server.exited).code, 0);
+      rmSync(closed, { recursive: true, force: true });
+      rmSync(clusterHome, { recursive: true, force: true });
+    }
   });
 });
