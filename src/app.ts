@@ -119,6 +119,25 @@ const noStore: RequestHandler = (_req, res, next) => {
   next();
 };
 
+/**
+ * A page read (GET/HEAD) without a session cookie cannot be signed in and will not start a session:
+ * it skips express-session and Passport altogether (no session object, no id generated). Anything
+ * else, or a request with the cookie, goes through them.
+ */
+function sessionIfNeeded(chain: RequestHandler[], cookieName: string): RequestHandler {
+  const marker = `${cookieName}=`;
+  return (req, res, next) => {
+    const readOnly = req.method === 'GET' || req.method === 'HEAD';
+    if (readOnly && !(req.headers.cookie ?? '').includes(marker)) return next();
+    let i = 0;
+    const step = (err?: unknown): void => {
+      if (err || i === chain.length) return next(err);
+      chain[i++]!(req, res, step);
+    };
+    step();
+  };
+}
+
 export function createApp({ config, pool, logger, sessionSecrets, signingKey, mailer }: AppDeps): Application {
   const cookieName = sessionCookieName(config.https);
   const sessionStore = new SessionStore(pool, config.sessionIdleMs, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
@@ -186,9 +205,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   app.post('/api/auth/refresh-tokens', tokens.refreshTokens);
   app.post('/api/auth/logout', tokens.logout);
   app.get('/api/me', bearer.requireBearer, tokens.me);
-  app.use(sessionMiddleware);
-  app.use(passportInit);
-  app.use(passportSession);
+  app.use(sessionIfNeeded([sessionMiddleware, passportInit, passportSession], cookieName));
   app.use(enforceSessionLifetime({ signIns, cookieName, https: config.https }));
   app.use(csrf.protect);
   app.use(auth.restrictExpiredPassword);

@@ -6,6 +6,24 @@ export type { Logger };
  * Structured logs. Redaction is a safety net: code never logs passwords, tokens, cookies or
  * session ids on purpose, and these paths catch the ones that would slip in through objects.
  */
+/**
+ * Log lines are written asynchronously (sonic-boom, no buffering threshold), so a request never
+ * waits for stdout; whatever is still queued is flushed synchronously when the process exits.
+ */
+let stdout: ReturnType<typeof pino.destination> | undefined;
+function destination() {
+  if (stdout) return stdout;
+  const dest = (stdout = pino.destination({ dest: 1, sync: false, minLength: 0 }));
+  process.once('exit', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      // stdout is gone or busy: nothing more can be written anyway
+    }
+  });
+  return dest;
+}
+
 export function createLogger(options: { level: string; pretty?: boolean }): Logger {
   return pino({
     level: options.level,
@@ -28,5 +46,5 @@ export function createLogger(options: { level: string; pretty?: boolean }): Logg
       censor: '[redacted]',
     },
     ...(options.pretty ? { transport: { target: 'pino-pretty', options: { singleLine: true } } } : {}),
-  });
+  }, options.pretty ? undefined : destination());
 }
