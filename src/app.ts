@@ -39,6 +39,7 @@ import { derivedKeys } from './secrets/derived-keys.js';
 import { AppSignInSockets } from './sessions/app-sign-in-sockets.sql.js';
 import { enforceSessionLifetime } from './sessions/session-lifetime.js';
 import { SessionRecords } from './sessions/session-records.sql.js';
+import { SignInBus } from './sessions/sign-in-bus.js';
 import { createSessionMiddleware, sessionCookieName } from './sessions/session-middleware.js';
 import { SessionStore } from './sessions/session-store.js';
 import { SignIns } from './sessions/sign-ins.js';
@@ -76,6 +77,11 @@ export interface AppDeps {
   /** Newest first. Each derives its own CSRF and emailed-code keys. */
   sessionSecrets: string[];
   signingKey: SigningKey;
+  /**
+   * The database's URL, for the sign-in bus (LISTEN/NOTIFY) that lets every process cache sessions
+   * when SESSION_CACHE is on. Without either, each session is read from the database per request.
+   */
+  databaseUrl?: string;
   /** Defaults to SMTP_URL or the DATA_DIR outbox. */
   mailer?: Mailer;
 }
@@ -85,6 +91,8 @@ export interface Application {
   /** The sign-in lifecycle: every start and end of a sign-in, and its announcement. */
   signIns: SignIns;
   sessionStore: SessionStore;
+  /** Stops what the app started on its own (the sign-in bus). */
+  close(): Promise<void>;
   /** Forgets stale failed-attempt and rate counters (the sweeper runs it hourly). */
   pruneCounters(): Promise<void>;
   /** What the socket layer gets: the handshake, the lifecycle's announcement, the headers. */
@@ -138,7 +146,7 @@ function sessionIfNeeded(chain: RequestHandler[], cookieName: string): RequestHa
   };
 }
 
-export function createApp({ config, pool, logger, sessionSecrets, signingKey, mailer }: AppDeps): Application {
+export function createApp({ config, pool, logger, sessionSecrets, signingKey, mailer, databaseUrl }: AppDeps): Application {
   const cookieName = sessionCookieName(config.https);
   const sessionStore = new SessionStore(pool, config.sessionIdleMs, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
   const sessionMiddleware = createSessionMiddleware({ store: sessionStore, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
@@ -146,6 +154,17 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const users = new UserStore(pool, config.passwordMaxAgeDays);
   const refresh = new RefreshTokens(pool, config.refreshTokenMs);
   const appSockets = new AppSignInSockets(pool);
+  const bus =
+    config.sessionCache &&
+    databaseUrl &&
+    new SignInBus({
+      databaseUrl,
+      logger,
+      onMessage: ({ sids }) => sessionStore.forget(sids),
+      onOutage: () => sessionStore.setCaching(false),
+      onConnected: () => sessionStore.setCaching(true),
+    });
+  if (bus) void bus.start();
   const signIns = new SignIns({ pool, sessions: sessionStore, refresh, records: new SessionRecords(pool), events, users, appSockets, idleMs: config.sessionIdleMs });
   const hasher = new PasswordHasher(config.bcryptCost, config.passwordPepper);
   const guard = new AttemptGuard(pool, { maxFailures: config.loginMaxFailures, ipDailyFailures: config.loginIpDailyFailures });
@@ -239,6 +258,9 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     app,
     signIns,
     sessionStore,
+    async close() {
+      if (bus) await bus.stop();
+    },
     async pruneCounters() {
       await Promise.all([guard.pruneStale(), rates.pruneStale()]);
     },

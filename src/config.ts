@@ -58,6 +58,7 @@ const envSchema = z.object({
   LOGIN_IP_DAILY_FAILURES: intIn(1, 1_000_000, 100),
   PASSWORD_MAX_AGE_DAYS: intIn(0, 36_500, 0),
   REGISTER_IP_HOURLY: intIn(0, 1_000_000, 20),
+  SESSION_CACHE: booleanText(false),
   ACCESS_TOKEN_SECONDS: intIn(5, 86_400, 1800),
   CLOUDFRONT_COOKIE_MINUTES: intIn(1, 10_080, 10),
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, 'expected a redis:// URL').optional()),
@@ -101,6 +102,8 @@ export interface Config {
   loginMaxFailures: number;
   loginIpDailyFailures: number;
   passwordMaxAgeDays: number;
+  /** Cache sessions in each process (invalidated through LISTEN/NOTIFY) instead of reading each per request. */
+  sessionCache: boolean;
   /** Registration attempts one IP may make an hour (0 = no limit). */
   registerIpHourly: number;
   accessTokenSeconds: number;
@@ -173,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     loginIpDailyFailures: e.LOGIN_IP_DAILY_FAILURES,
     passwordMaxAgeDays: e.PASSWORD_MAX_AGE_DAYS,
     registerIpHourly: e.REGISTER_IP_HOURLY,
+    sessionCache: e.SESSION_CACHE,
     accessTokenSeconds: e.ACCESS_TOKEN_SECONDS,
     redisUrl: e.REDIS_URL,
     logLevel: e.LOG_LEVEL,

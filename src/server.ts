@@ -32,7 +32,7 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
   const { port } = server.address() as AddressInfo;
   if (config.appOriginDefaulted) config = { ...config, appOrigin: `http://localhost:${port}` };
 
-  const application = createApp({ config, pool: db.pool, logger, sessionSecrets, signingKey });
+  const application = createApp({ config, pool: db.pool, logger, sessionSecrets, signingKey, databaseUrl: db.url });
   server.on('request', application.app);
   const adapter = await createSocketAdapter(config, db.url, logger);
   // Chat's own queries run on a small pool of their own: a flood of socket work cannot take the
@@ -55,6 +55,7 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
       clearTimeout(force);
       await adapter.close();
       await socketPool.end().catch(() => {});
+      await application.close();
     },
   };
 }

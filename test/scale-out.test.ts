@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import pg from 'pg';
 import { after, before, describe, test } from 'node:test';
 import { io as connect } from 'socket.io-client';
 import type { Message } from '../src/chat/events.js';
@@ -50,7 +51,7 @@ for (const adapter of ['postgres', 'redis'] as const) {
 
     before(async () => {
       if (skip) return;
-      const env = { DATABASE_URL: database.url, SESSION_SECRET: SECRET, ...(adapter === 'redis' ? { REDIS_URL: redisUrl } : {}) };
+      const env = { DATABASE_URL: database.url, SESSION_SECRET: SECRET, SESSION_CACHE: 'true', ...(adapter === 'redis' ? { REDIS_URL: redisUrl } : {}) };
       [a, b] = await Promise.all([startAppProcess(env), startAppProcess(env)]);
     });
     after(async () => {
@@ -85,6 +86,45 @@ for (const adapter of ['postgres', 'redis'] as const) {
       assert.equal((await client.postJson('/logout', {})).status, 204);
       assert.equal(await closed, 'io server disconnect');
       assert.ok(bystander.socket.connected);
+    });
+
+    // Each process caches sessions by id; an end on one process must be refused by the other at its very next request.
+    const signedInOnB = async (client: Client) => Boolean((await on(b, client).get('/')).json.user);
+    test('session caches: a session ended on one process is refused by the other at its very next request', { skip }, async () => {
+      const logout = await signedInOn(a);
+      assert.ok(await signedInOnB(logout.client), 'B has read (and cached) the session');
+      assert.ok(await signedInOnB(logout.client));
+      assert.equal((await logout.client.postJson('/logout', {})).status, 204);
+      assert.equal(await signedInOnB(logout.client), false, 'logout on A');
+
+      const revoked = await signedInOn(a);
+      const other = new Client(a.url, 'script');
+      await other.fetchCsrf();
+      assert.equal((await other.postJson('/login', { login: revoked.user.login, password: revoked.user.password })).status, 200);
+      await other.fetchCsrf();
+      assert.ok(await signedInOnB(revoked.client));
+      const mine = (await other.get('/account/sessions')).json.sessions.find((x: { current: boolean }) => !x.current);
+      assert.equal((await other.postJson(`/account/sessions/${mine.handle}/revoke`, {})).status, 204);
+      assert.equal(await signedInOnB(revoked.client), false, 'revoked from another device on A');
+
+      const changed = await signedInOn(a);
+      const second = new Client(a.url, 'script');
+      await second.fetchCsrf();
+      await second.postJson('/login', { login: changed.user.login, password: changed.user.password });
+      assert.ok(await signedInOnB(second));
+      assert.equal((await changed.client.postJson('/account/password', { currentPassword: changed.user.password, newPassword: 'another sturdy phrase 3' })).status, 200);
+      assert.equal(await signedInOnB(second), false, 'password changed on A');
+      assert.ok(await signedInOnB(changed.client), 'the changer’s new session works on B');
+
+      const idle = await signedInOn(a);
+      assert.ok(await signedInOnB(idle.client));
+      const sql = new pg.Client({ connectionString: database.url });
+      await sql.connect();
+      await sql.query("UPDATE express_sessions SET expire = now() - interval '1 second' WHERE user_id = $1", [idle.id]).finally(() => sql.end());
+      // A change made by SQL reaches B through the row's trigger, within moments.
+      const until = Date.now() + 2000;
+      while ((await signedInOnB(idle.client)) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await signedInOnB(idle.client), false, 'expired (the row changed by anyone)');
     });
   });
 }

@@ -176,3 +176,70 @@ describe('logging out', () => {
     assert.equal(await isSignedIn(second), false);
   });
 });
+
+/** Counts the queries an app itself sends while fn runs. */
+async function queriesDuring(on: TestApp, fn: () => Promise<unknown>): Promise<number> {
+  const pool = on.appPool as unknown as { query: (...args: unknown[]) => unknown };
+  const original = pool.query;
+  let n = 0;
+  pool.query = function (this: unknown, ...args: unknown[]) {
+    n += 1;
+    return original.apply(this, args);
+  };
+  try {
+    await fn();
+  } finally {
+    pool.query = original;
+  }
+  return n;
+}
+
+describe('without the cache (the default)', () => {
+  test('a signed-in page read makes one query (the session), and no touch query while the row covers the idle time', async () => {
+    const { client } = await registeredScript(app.url);
+    assert.ok(await isSignedIn(client));
+    const n = await queriesDuring(app, async () => {
+      for (let i = 0; i < 5; i++) assert.ok((await client.get('/')).json.user);
+    });
+    assert.equal(n, 5);
+  });
+});
+
+describe('the session cache (SESSION_CACHE=true)', () => {
+  let cached: TestApp;
+  before(async () => (cached = await startTestApp({ env: { SESSION_CACHE: 'true' } })));
+  after(() => cached.close());
+
+  test('a signed-in page read makes no query once the session is known; a row deleted by SQL reaches it within moments', async () => {
+    const { client, id } = await registeredScript(cached.url);
+    assert.ok((await client.get('/')).json.user);
+    const n = await queriesDuring(cached, async () => {
+      for (let i = 0; i < 5; i++) assert.ok((await client.get('/')).json.user);
+    });
+    assert.equal(n, 0, 'served from the cache');
+    // Ended by SQL behind the app's back: the row's trigger tells every process.
+    await cached.db.query('DELETE FROM express_sessions WHERE user_id = $1', [id]);
+    const until = Date.now() + 2000;
+    let user = (await client.get('/')).json.user;
+    while (user && Date.now() < until) user = (await client.get('/')).json.user;
+    assert.equal(user, null);
+  });
+
+  test('an end made through the app is seen at once: logout, and a revoke from another session', async () => {
+    const first = await registeredScript(cached.url);
+    const replay = first.client.rebase(cached.url);
+    assert.ok((await first.client.get('/')).json.user);
+    assert.equal((await first.client.postJson('/logout', {})).status, 204);
+    assert.equal((await replay.get('/')).json.user, null, 'the old cookie right after logout');
+
+    const victim = await registeredScript(cached.url);
+    const other = new Client(cached.url, 'script');
+    await other.fetchCsrf();
+    await other.postJson('/login', { login: victim.user.login, password: victim.user.password });
+    await other.fetchCsrf();
+    assert.ok((await victim.client.get('/')).json.user);
+    const target = (await other.get('/account/sessions')).json.sessions.find((x: { current: boolean }) => !x.current);
+    assert.equal((await other.postJson(`/account/sessions/${target.handle}/revoke`, {})).status, 204);
+    assert.equal((await victim.client.get('/')).json.user, null);
+  });
+});

@@ -36,8 +36,30 @@ export function touchIntervalMs(idleMs: number): number {
  * its transaction); set() only updates, so a request still under way when its session ends can
  * never bring the row back.
  */
+/** A cached session is re-read from the database at least this often, whatever the announcements say. */
+const CACHE_TRUST_MS = 60_000;
+const CACHE_MAX = 50_000;
+
+interface Cached {
+  json: string;
+  /** The row's expiry as last read or written (ms). */
+  expire: number;
+  readAt: number;
+}
+
 export class SessionStore extends PGStore {
   private readonly touchMs: number;
+  /**
+   * Sessions by id, so a signed-in request needs no query: trusted only while the sign-in bus is
+   * connected (every process forgets an ended or restricted session when its change commits), and
+   * never longer than CACHE_TRUST_MS.
+   */
+  private readonly cache = new Map<string, Cached>();
+  private cacheOn = false;
+  /** Bumped by every forget: a read that raced one is not cached. */
+  private generation = 0;
+  /** The expiry each session had when this request read it, so its touch needs no query when it is covered. */
+  private readonly lastRead = new Map<string, number>();
   /** Rows just inserted by the lifecycle, with what was written, so express-session's save at the end of that request is skipped. */
   private readonly justInserted = new Map<string, string>();
 
@@ -54,6 +76,56 @@ export class SessionStore extends PGStore {
   /** The row expiry for activity now: the idle deadline plus the touch slack, never past the absolute end. */
   private expiry(absoluteExpiresAt: number | undefined, now = Date.now()): Date {
     return new Date(Math.min(now + this.idleMs + this.touchMs, absoluteExpiresAt ?? Infinity));
+  }
+
+  /** Turns the cache on (the bus is connected, and starts from nothing) or off (it is not). */
+  setCaching(on: boolean): void {
+    this.cacheOn = on;
+    this.generation += 1;
+    this.cache.clear();
+  }
+
+  /** These sessions ended or changed elsewhere: read them from the database next time. */
+  forget(sids: readonly string[]): void {
+    this.generation += 1;
+    for (const sid of sids) this.cache.delete(sid);
+  }
+
+  private remember(sid: string, json: string, expire: number, generation: number): void {
+    if (!this.cacheOn || generation !== this.generation) return;
+    this.cache.delete(sid);
+    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(sid, { json, expire, readAt: Date.now() });
+  }
+
+  override get(sid: string, callback: (err: unknown, session?: SessionData | null) => void): void {
+    const now = Date.now();
+    const hit = this.cacheOn ? this.cache.get(sid) : undefined;
+    if (hit && hit.expire > now && now - hit.readAt < CACHE_TRUST_MS) {
+      callback(null, JSON.parse(hit.json) as SessionData);
+      return;
+    }
+    const generation = this.generation;
+    this.pool.query<{ sess: SessionData; expire: Date }>('SELECT sess, expire FROM express_sessions WHERE sid = $1 AND expire >= now()', [sid]).then(
+      ({ rows }) => {
+        const row = rows[0];
+        if (!row) {
+          this.cache.delete(sid);
+          return callback(null, null);
+        }
+        this.remember(sid, JSON.stringify(row.sess), row.expire.getTime(), generation);
+        if (this.lastRead.size >= CACHE_MAX) this.lastRead.clear();
+        this.lastRead.set(sid, row.expire.getTime());
+        callback(null, row.sess);
+      },
+      (err) => callback(err),
+    );
+  }
+
+  override destroy(sid: string, callback?: Callback): void {
+    this.forget([sid]);
+    this.lastRead.delete(sid);
+    super.destroy(sid, callback);
   }
 
   /** Creates the row of a sign-in that is starting (called by the lifecycle inside its transaction). */
@@ -78,24 +150,40 @@ export class SessionStore extends PGStore {
       return;
     }
     this.justInserted.delete(sid);
-    this.pool
-      .query('UPDATE express_sessions SET sess = $2, expire = $3 WHERE sid = $1', [sid, json, this.expiry(sess.absoluteExpiresAt)])
-      .then(() => callback?.(), (err) => callback?.(err));
+    this.lastRead.delete(sid);
+    const expire = this.expiry(sess.absoluteExpiresAt);
+    const generation = this.generation;
+    this.pool.query('UPDATE express_sessions SET sess = $2, expire = $3 WHERE sid = $1', [sid, json, expire]).then(
+      ({ rowCount }) => {
+        if (rowCount === 1) this.remember(sid, json, expire.getTime(), generation);
+        callback?.();
+      },
+      (err) => callback?.(err),
+    );
   }
 
   override touch(sid: string, sess: SessionData, callback?: Callback): void {
     this.extend(sid, sess.absoluteExpiresAt).then(() => callback?.(), (err) => callback?.(err));
   }
 
-  /** Writes the new expiry only when the stored one would not cover the idle limit from now. */
-  private async extend(sid: string, absoluteExpiresAt: number | undefined, client: Queryable = this.pool): Promise<number> {
+  /**
+   * Writes the new expiry only when the stored one would not cover the idle limit from now; when the
+   * cache knows the stored expiry covers it, not even a query is made.
+   */
+  private async extend(sid: string, absoluteExpiresAt: number | undefined): Promise<void> {
     const now = Date.now();
-    const { rowCount } = await client.query('UPDATE express_sessions SET expire = $2 WHERE sid = $1 AND expire >= now() AND expire < $3', [
+    const needed = Math.min(now + this.idleMs, absoluteExpiresAt ?? Infinity);
+    const cached = this.cacheOn ? this.cache.get(sid) : undefined;
+    const readNow = this.lastRead.get(sid);
+    this.lastRead.delete(sid);
+    if ((cached?.expire ?? readNow ?? 0) >= needed) return;
+    const expire = this.expiry(absoluteExpiresAt, now);
+    const { rowCount } = await this.pool.query('UPDATE express_sessions SET expire = $2 WHERE sid = $1 AND expire >= now() AND expire < $3', [
       sid,
-      this.expiry(absoluteExpiresAt, now),
-      new Date(Math.min(now + this.idleMs, absoluteExpiresAt ?? Infinity)),
+      expire,
+      new Date(needed),
     ]);
-    return rowCount ?? 0;
+    if (rowCount === 1 && cached) cached.expire = expire.getTime();
   }
 
   /**
@@ -103,6 +191,7 @@ export class SessionStore extends PGStore {
    * rule as touch. Resolves false when the session no longer exists.
    */
   async keepAlive(sid: string, absoluteExpiresAt: number | undefined): Promise<boolean> {
+    // Always asked of the database: a socket event is also the check that its session still lives.
     const now = Date.now();
     const { rows } = await this.pool.query<{ n: number }>(
       `WITH live AS (SELECT sid, expire FROM express_sessions WHERE sid = $1 AND expire >= now()),

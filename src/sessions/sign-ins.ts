@@ -138,6 +138,7 @@ export class SignIns {
       await this.closeAndAudit(tx, rows, families, reason, context);
       return { rows, families };
     });
+    this.deps.sessions.forget(ended.rows.map((r) => r.sid));
     this.announceEnded(ended.rows, ended.families, reason);
     return ended.rows.length + ended.families.length;
   }
@@ -151,6 +152,7 @@ export class SignIns {
       await this.closeAndAudit(tx, rows, families, 'expired', {});
       return { rows, families };
     });
+    this.deps.sessions.forget(ended.rows.map((r) => r.sid));
     this.announceEnded(ended.rows, ended.families, 'expired');
     return ended.rows.length + ended.families.length;
   }
@@ -164,6 +166,7 @@ export class SignIns {
       if (change) await change(tx);
       return this.deps.sessions.restrictAllForUser(tx, userId);
     });
+    this.deps.sessions.forget(sids);
     this.announce({ kind: 'restricted', userId, sids, families: [], reason: 'password_expired' });
   }
 

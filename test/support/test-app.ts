@@ -15,6 +15,8 @@ export interface TestApp {
   /** The database this app runs on (to start another app on it). */
   databaseUrl: string;
   config: Config;
+  /** The app's own pool (to count the queries a request makes). */
+  appPool: Pool;
   /** A pool of the test's own on the same database, for looking at rows directly. */
   db: Pool;
   application: Application;
@@ -57,7 +59,7 @@ export async function startTestApp(options: {
   // One signing key per run (under .data/test-keys), as DATA_DIR would hold one per deployment.
   const signingKey = await loadSigningKey({ dataDir: options.keyDir ?? '.data/test-keys', privateKeyPath: config.jwtPrivateKeyPath });
   const sessionSecrets = options.sessionSecrets ?? [randomBytes(32).toString('hex')];
-  const application = createApp({ config, pool, logger, sessionSecrets, signingKey });
+  const application = createApp({ config, pool, logger, sessionSecrets, signingKey, databaseUrl: appUrl });
   server.on('request', application.app);
   const socketPool = createPool(appUrl, { max: 3, logger });
   const sockets = createSocketLayer({ httpServer: server, ...application.socketInputs, origin: config.appOrigin, pool: socketPool, logger });
@@ -66,6 +68,7 @@ export async function startTestApp(options: {
   return {
     url,
     databaseUrl: database.url,
+    appPool: pool,
     config,
     db,
     application,
@@ -76,6 +79,7 @@ export async function startTestApp(options: {
       await sockets.close();
       await pool.end().catch(() => {});
       await socketPool.end().catch(() => {});
+      await application.close();
       await db.end();
       await proxy?.stop();
       if (!keepDatabase) await database.drop();
