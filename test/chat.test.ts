@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import type { Message } from '../src/chat/events.js';
 import { Client, registeredBrowser, registeredScript } from './support/client.js';
 import { connected, connectError, disconnected, next, openSocket, send, type ChatClient } from './support/sockets.js';
-import { startTestApp, type TestApp } from './support/test-app.js';
+import { signedInAdmin, startTestApp, type TestApp } from './support/test-app.js';
 
 let app: TestApp;
 before(async () => (app = await startTestApp()));
@@ -260,12 +260,7 @@ describe('ending a session closes its sockets within a second, and no others', (
   test('an administrator expiring the password closes the user’s sockets, and the restricted session cannot reconnect', async () => {
     const { client, id } = await registeredScript(app.url);
     const { socket } = await chat(client);
-    const admin = await registeredScript(app.url);
-    await app.db.query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')", [admin.id]);
-    const adminClient = new Client(app.url, 'script');
-    await adminClient.fetchCsrf();
-    await adminClient.postJson('/login', { login: admin.user.login, password: admin.user.password });
-    await adminClient.fetchCsrf();
+    const { client: adminClient } = await signedInAdmin(app);
     const closed = disconnected(socket);
     assert.equal((await adminClient.postJson(`/admin/users/${id}/expire-password`, {})).status, 204);
     await closed;

@@ -5,7 +5,7 @@ import { Manager } from 'socket.io-client';
 import { PUBLIC_ROUTES } from '../src/app.js';
 import { Client, registeredScript } from './support/client.js';
 import { connected, connectError, disconnected, next, openSocket, type ChatClient } from './support/sockets.js';
-import { startTestApp, type TestApp } from './support/test-app.js';
+import { signedInAdmin, startTestApp, type TestApp } from './support/test-app.js';
 
 let app: TestApp;
 before(async () => (app = await startTestApp({ env: { LOGIN_MAX_FAILURES: '1000', LOGIN_IP_DAILY_FAILURES: '1000000' } })));
@@ -180,12 +180,7 @@ describe('the handshake', () => {
 describe('an expired password restricts token sign-ins too', () => {
   test('an administrator expiring it: /api/me and refresh answer 403 password_expired, the token socket closes and cannot come back', async () => {
     const u = await signedInBothWays();
-    const admin = await registeredScript(app.url);
-    await app.db.query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')", [admin.id]);
-    const adminClient = new Client(app.url, 'script');
-    await adminClient.fetchCsrf();
-    await adminClient.postJson('/login', { login: admin.user.login, password: admin.user.password });
-    await adminClient.fetchCsrf();
+    const { client: adminClient } = await signedInAdmin(app);
 
     const gone = Promise.all([disconnected(u.tSocket, 1000), disconnected(u.bSocket, 1000)]);
     assert.equal((await adminClient.postJson(`/admin/users/${u.id}/expire-password`, {})).status, 204);

@@ -86,3 +86,15 @@ export async function startTestApp(options: {
     },
   };
 }
+
+/** A new user with the admin role, signed in afresh (roles are loaded at sign-in) as a script. */
+export async function signedInAdmin(app: TestApp) {
+  const { registeredScript, Client } = await import('./client.js');
+  const admin = await registeredScript(app.url);
+  await app.db.query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')", [admin.id]);
+  const client = new Client(app.url, 'script');
+  await client.fetchCsrf();
+  await client.postJson('/login', { login: admin.user.login, password: admin.user.password });
+  await client.fetchCsrf();
+  return { ...admin, client };
+}
