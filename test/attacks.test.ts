@@ -269,25 +269,28 @@ describe('a database outage while a socket is being set up', () => {
 
   test('closes it as a transport close: the client reconnects by itself once the database answers', async () => {
     const { client } = await registeredScript(flaky.url);
-    await flaky.proxy!.cut();
-    const { io } = await import('socket.io-client');
-    const socket = io(flaky.url, {
+    const { Manager } = await import('socket.io-client');
+    const manager = new Manager(flaky.url, {
       path: '/socket.io',
       transports: ['websocket'],
       reconnectionDelay: 100,
       reconnectionDelayMax: 200,
+      autoConnect: false,
       extraHeaders: { cookie: client.cookieHeader(), origin: flaky.url },
-    }) as unknown as ChatClient;
+    });
+    // The engine's handshake reads the session while the database answers; then it goes away
+    // before the socket is set up (recorded on its session, history, presence).
+    await new Promise<void>((resolve, reject) => manager.open((err) => (err ? reject(err) : resolve())));
+    await flaky.proxy!.cut();
+    const socket = manager.socket('/') as unknown as ChatClient;
     opened.push(socket);
     const errors: string[] = [];
-    socket.on('connect_error', (err) => errors.push(err.message));
     const reasons: string[] = [];
+    socket.on('connect_error', (err) => errors.push(err.message));
     socket.on('disconnect', (reason) => reasons.push(reason));
-    const firstFailure = new Promise<void>((resolve) => {
-      socket.once('connect_error', () => resolve());
-      socket.once('disconnect', () => resolve());
-    });
-    await firstFailure;
+    const transportClosed = new Promise<string>((resolve) => manager.once('close', (reason: string) => resolve(reason)));
+    socket.connect();
+    assert.equal(await transportClosed, 'transport close');
     await flaky.proxy!.restore();
     await next(socket, 'chat:history', 15_000);
     assert.ok(socket.connected);
