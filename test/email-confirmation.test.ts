@@ -170,9 +170,10 @@ describe('with REQUIRE_EMAIL_CONFIRMATION=true', () => {
     assert.equal(form.status, 303);
     assert.equal(form.location, '/register/confirm?sent=1');
     const third = await codeFor(user.email, 3);
-    await client.postJson('/register/confirm/resend', { email: user.email });
+    const more = await Promise.all(Array.from({ length: 5 }, () => client.postJson('/register/confirm/resend', { email: user.email })));
+    assert.deepEqual([...new Set(more.map((r) => r.status))], [202], 'the same answer');
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(mailsTo(user.email).length, 3, 'a fourth code in the hour is not sent');
+    assert.equal(mailsTo(user.email).length, 3, 'no fourth code in the hour, however many ask at once');
 
     if (first !== third) assert.equal((await client.postJson('/register/confirm', { email: user.email, code: first })).status, 400, 'the first code died');
     if (second !== third) assert.equal((await client.postJson('/register/confirm', { email: user.email, code: second })).status, 400, 'the second code died');

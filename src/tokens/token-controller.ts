@@ -95,7 +95,7 @@ export class TokenController {
         throw new InvalidToken();
       }
       if (rotated.kind !== 'rotated') throw new InvalidToken();
-      const found = await this.deps.users.findById(rotated.userId);
+      const found = owner?.user.id === rotated.userId ? owner : await this.deps.users.findById(rotated.userId);
       if (!found) throw new InvalidToken();
       const { accessToken, expiresIn } = await this.deps.access.issue(found.user, rotated.familyId);
       this.setRefreshCookie(res, rotated.token);
