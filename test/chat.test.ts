@@ -107,6 +107,23 @@ describe('on connect', () => {
     assert.equal((await left).user.id, id);
   });
 
+  test('ten tabs opening at once are one presence:join, and closing at once one presence:leave', async () => {
+    const watcher = await chat((await registeredScript(app.url)).client);
+    const { client, id } = await registeredScript(app.url);
+    const seen: string[] = [];
+    watcher.socket.on('presence:join', (c: { user: { id: number } }) => c.user.id === id && seen.push('join'));
+    watcher.socket.on('presence:leave', (c: { user: { id: number } }) => c.user.id === id && seen.push('leave'));
+    const tabs = await Promise.all(Array.from({ length: 10 }, () => connected(app.url, client)));
+    while ((await socketsOfUser(id)) !== 10) await new Promise((r) => setTimeout(r, 20));
+    for (const t of tabs) t.socket.disconnect();
+    const until = Date.now() + 3000;
+    while (Date.now() < until && !seen.includes('leave')) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(seen, ['join', 'leave']);
+    const online = await app.db.query('SELECT count(*)::int AS n FROM chat_online WHERE user_id = $1', [id]);
+    assert.equal(online.rows[0].n, 0);
+  });
+
   test('the session row records its live sockets', async () => {
     const { client, id } = await registeredScript(app.url);
     const { socket } = await chat(client);

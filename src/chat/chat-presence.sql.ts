@@ -12,14 +12,19 @@ const lockUser = (client: PoolClient, userId: number) => client.query("SELECT pg
 export class ChatPresence {
   constructor(private readonly pool: Pool) {}
 
-  /** Records the socket; true when the user just came online. */
+  /**
+   * Records the socket; true when the user just came online. One statement: whether the user is new
+   * is decided by chat_online's primary key (snapshot-independent), and the lock serialises this
+   * with remove(), whose next statement then sees this socket.
+   */
   async add(userId: number, socketId: string): Promise<boolean> {
-    return withTransaction(this.pool, async (client) => {
-      await lockUser(client, userId);
-      await client.query('INSERT INTO chat_sockets (socket_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [socketId, userId]);
-      const joined = await client.query('INSERT INTO chat_online (user_id) VALUES ($1) ON CONFLICT DO NOTHING', [userId]);
-      return joined.rowCount === 1;
-    });
+    const { rowCount } = await this.pool.query(
+      `WITH locked AS (SELECT pg_advisory_xact_lock(hashtext('presence'), $1::int)),
+       recorded AS (INSERT INTO chat_sockets (socket_id, user_id) SELECT $2, $1 FROM locked ON CONFLICT DO NOTHING)
+       INSERT INTO chat_online (user_id) SELECT $1 FROM locked ON CONFLICT DO NOTHING`,
+      [userId, socketId],
+    );
+    return rowCount === 1;
   }
 
   /** Forgets the socket; true when the user just went offline. */
