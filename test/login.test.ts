@@ -161,3 +161,44 @@ describe('the session at sign-in', () => {
     assert.match(cookie, /^sid=s%3A/); // signed
   });
 });
+
+describe('keep me signed in', () => {
+  const sidCookie = (setCookies: string[]) => setCookies.find((c) => c.startsWith('sid='));
+
+  test('without it the session cookie ends with the browser (no Max-Age or Expires), on every response; the server still ends the session after the idle time', async () => {
+    const { user } = await registeredScript(app.url);
+    const browser = new Client(app.url);
+    await browser.get('/login');
+    assert.match(browser.csrfToken, /./);
+    const reply = await browser.postForm('/login', { login: user.login, password: user.password });
+    assert.equal(reply.status, 303);
+    const cookie = sidCookie(reply.setCookies)!;
+    assert.doesNotMatch(cookie, /Max-Age|Expires/i);
+    const later = await browser.get('/');
+    for (const c of later.setCookies.filter((c) => c.startsWith('sid='))) assert.doesNotMatch(c, /Max-Age|Expires/i);
+    const { rows } = await app.db.query("SELECT expire, (sess::jsonb -> 'absoluteExpiresAt')::bigint AS abs FROM express_sessions WHERE user_id = (SELECT id FROM users WHERE login = $1) ORDER BY expire DESC LIMIT 1", [user.login]);
+    const idle = app.config.sessionIdleMs;
+    const inMs = rows[0].expire.getTime() - Date.now();
+    assert.ok(inMs > idle - 5000 && inMs <= idle + 61_000, `the row ends after the idle time (${inMs} ms)`);
+    assert.ok(rows[0].expire.getTime() <= Number(rows[0].abs));
+  });
+
+  test('with remember=1 the cookie lasts the idle time and is renewed with use', async () => {
+    const { user } = await registeredScript(app.url);
+    const browser = new Client(app.url);
+    await browser.get('/login');
+    const reply = await browser.postForm('/login', { login: user.login, password: user.password, remember: '1' });
+    assert.equal(reply.status, 303);
+    const expiresIn = (line: string | undefined) => Date.parse(/Expires=([^;]+)/i.exec(line ?? '')?.[1] ?? '') - Date.now();
+    const first = expiresIn(sidCookie(reply.setCookies));
+    assert.ok(Math.abs(first - app.config.sessionIdleMs) < 5000, `expires in ${first} ms`);
+    const later = await browser.get('/');
+    const renewed = expiresIn(sidCookie(later.setCookies));
+    assert.ok(Math.abs(renewed - app.config.sessionIdleMs) < 5000, 'renewed on the next response');
+  });
+
+  test('the login form has the checkbox', async () => {
+    const page = await new Client(app.url).get('/login');
+    assert.match(page.text, /<input type="checkbox" name="remember" value="1"/);
+  });
+});

@@ -50,12 +50,14 @@ export class PasswordController {
       }
 
       const hash = await this.deps.hasher.hash(next);
+      // The new session keeps this one's "keep me signed in".
+      const remember = typeof req.session.cookie.originalMaxAge === 'number';
       let updated: UserWithHash | undefined;
       await this.deps.signIns.end({ userId: me.id }, 'password_changed', { ip }, async (tx) => {
         updated = await this.deps.users.updatePassword(tx, me.id, hash);
       });
       if (!updated) throw new Unauthenticated();
-      await this.deps.auth.startSessionFor(req, res, updated);
+      await this.deps.auth.startSessionFor(req, res, updated, { remember });
 
       if (wantsJson(req)) return res.status(200).json({ user: updated.user });
       res.redirect(303, '/');

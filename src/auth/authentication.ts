@@ -64,16 +64,19 @@ export class Authentication {
 
   /**
    * Signs the user in on a fresh session id (no fixation) with a fresh CSRF token and a new public
-   * handle. The session exists only if the credentials checked are still the user's when it is
+   * handle (a browser-session cookie unless `remember`). The session exists only if the credentials checked are still the user's when it is
    * written (a password changed meanwhile: 401 wrong_credentials, nothing kept).
    */
-  async startSessionFor(req: Request, res: Response, user: CheckedUser): Promise<void> {
+  async startSessionFor(req: Request, res: Response, user: CheckedUser, options: { remember?: boolean } = {}): Promise<void> {
     if (req.user) await this.deps.signIns.end({ sid: req.sessionID }, 'replaced', { ip: req.ip });
     await new Promise<void>((resolve, reject) => req.login(user as unknown as Express.User, (err) => (err ? reject(err) : resolve())));
     req.user = user.user;
     const now = Date.now();
     const handle = randomBytes(16).toString('base64url');
     const session = req.session;
+    // "Keep me signed in": the cookie lasts the idle time, renewed with use. Without it the cookie
+    // ends with the browser; the server's idle and absolute limits hold either way.
+    if (!options.remember) session.cookie.maxAge = null as unknown as number;
     session.startedAt = now;
     session.absoluteExpiresAt = now + this.deps.absoluteMs;
     session.handle = handle;

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { formValues, rerenderForm } from '../http/forms.js';
+import { checked, formValues, rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { AttemptGuard } from './attempt-guard.js';
 import type { Authentication } from './authentication.js';
@@ -27,11 +27,12 @@ export class LoginController {
   };
 
   submit = async (req: Request, res: Response) => {
-    const values = formValues(req.body, ['login', 'returnTo']);
+    const values = formValues(req.body, ['login', 'returnTo', 'remember']);
     try {
       const knownDevice = this.deps.devices.hashFrom(req);
+      const remember = checked(req.body, 'remember');
       const user = await this.deps.attempts.verify(req, res, parseSignIn(req.body), knownDevice);
-      await this.deps.auth.startSessionFor(req, res, user);
+      await this.deps.auth.startSessionFor(req, res, user, { remember });
       // A browser that signs in keeps a device cookie; a new one becomes one of the user's devices.
       if (!knownDevice) await this.deps.guard.rememberDevice(user.user.id, this.deps.devices.ensure(req, res));
 

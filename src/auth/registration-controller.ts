@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
 import { withTransaction, type Pool } from '../db/pool.js';
 import { InvalidInput } from '../http/errors.js';
-import { formValues, rerenderForm } from '../http/forms.js';
+import { checked, formValues, rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { Logger } from '../logger.js';
 import type { Mailer } from '../mail/mailer.js';
@@ -63,7 +63,7 @@ export class RegistrationController {
       const fields = { login: input.login, email: input.email, name: input.name, passwordHash };
       if (!this.deps.requireConfirmation) {
         const user = await this.deps.users.create(fields);
-        await this.deps.auth.startSessionFor(req, res, user);
+        await this.deps.auth.startSessionFor(req, res, user, { remember: checked(req.body, 'remember') });
         // Registration counts as a sign-in from this browser: its first device, which is not news.
         await this.deps.guard.rememberDevice(user.user.id, this.deps.devices.ensure(req, res));
         if (wantsJson(req)) return res.status(201).json({ user: user.user });

@@ -21,3 +21,9 @@ export function rerenderForm(req: Request, res: Response, err: unknown, view: st
   res.status(err.status).render(view, { error: err.message, fields: err.fields ?? {}, values });
   return true;
 }
+
+/** A checkbox: checked when the form (or JSON) sent 1, "1", "on" or true. */
+export function checked(body: unknown, name: string): boolean {
+  const value = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+  return value === '1' || value === 1 || value === true || value === 'on' || value === 'true';
+}
