@@ -3,6 +3,8 @@
 -- Bumped whenever the credentials that sign a user in change (password change, later reset and
 -- disable): a sign-in that checked an older version is refused when it completes.
 ALTER TABLE users ADD COLUMN credentials_version integer NOT NULL DEFAULT 0;
+-- Set by an administrator: no sign-in, no token, no message until enabled again.
+ALTER TABLE users ADD COLUMN disabled_at timestamptz;
 
 -- security.sessions records both kinds of sign-in: a browser session or a token family.
 ALTER TABLE security.sessions
@@ -68,4 +70,4 @@ DROP INDEX refresh_tokens_expiring_idx;
 DROP INDEX security_sessions_open_idx;
 DROP INDEX security_sessions_family_key;
 ALTER TABLE security.sessions DROP COLUMN family_id, DROP COLUMN kind;
-ALTER TABLE users DROP COLUMN credentials_version;
+ALTER TABLE users DROP COLUMN disabled_at, DROP COLUMN credentials_version;

@@ -193,7 +193,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const password = new PasswordController({ auth, users, hasher, guard, signIns, events });
   const accountSessions = new AccountSessionsController({ auth, signIns });
   const chat = new ChatController(new ChatMessages(pool));
-  const admin = new AdminController({ signIns, users, throttle: guard, events });
+  const admin = new AdminController({ signIns, users, throttle: guard, events, pool });
   const requireAdmin = auth.requireRole('admin');
   const headers = securityHeaders({ https: config.https });
   const passportInit = passport.initialize();
@@ -249,6 +249,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.get('/admin', requireAdmin, admin.show);
   route.post('/admin/users/:id/unlock', requireAdmin, admin.unlock);
   route.post('/admin/users/:id/expire-password', requireAdmin, admin.expirePassword);
+  route.post('/admin/users/:id/disable', requireAdmin, admin.disable);
+  route.post('/admin/users/:id/enable', requireAdmin, admin.enable);
   route.verify();
 
   app.use(notFound);

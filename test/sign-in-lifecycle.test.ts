@@ -137,6 +137,57 @@ describe('every end cause goes through the lifecycle: rows, refresh tokens, sock
   });
 });
 
+describe('disabled: an administrator disabling a user ends every sign-in at once', () => {
+  test('sessions, refresh tokens, access tokens and sockets end with one `disabled` event naming the administrator; the right password then gets 403 account_disabled', async () => {
+    const u = await signedInBothWays();
+    const admin = await signedInAdmin(app);
+    const gone = Promise.all([disconnected(u.bSocket, 1000), disconnected(u.tSocket, 1000)]);
+    assert.equal((await admin.client.postJson(`/admin/users/${u.id}/disable`, {})).status, 204);
+    await gone;
+    assert.equal(await liveSessions(u.id), 0);
+    assert.equal(await liveFamilies(u.id), 0);
+    const token = await me(u.token.accessToken);
+    assert.equal(token.status, 401);
+    assert.equal(token.json.error.code, 'invalid_token');
+    const audit = await events('disabled', u.id);
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0].actor_id, admin.id);
+
+    const browser = new Client(app.url, 'script');
+    await browser.fetchCsrf();
+    const right = await browser.postJson('/login', { login: u.user.login, password: u.user.password });
+    assert.equal(right.status, 403);
+    assert.equal(right.json.error.code, 'account_disabled');
+    assert.equal((await browser.postJson('/login', { login: u.user.login, password: 'not the password' })).json.error.code, 'wrong_credentials');
+    assert.equal((await tokenSignIn(u.user.login, u.user.password)).reply.json.error.code, 'account_disabled');
+
+    assert.equal((await admin.client.postJson(`/admin/users/${u.id}/enable`, {})).status, 204);
+    assert.equal((await browser.postJson('/login', { login: u.user.login, password: u.user.password })).status, 200);
+    assert.equal((await events('enabled', u.id))[0].actor_id, admin.id);
+  });
+
+  test('an administrator cannot disable themself; unknown or malformed ids are 404', async () => {
+    const admin = await signedInAdmin(app);
+    const self = await admin.client.postJson(`/admin/users/${admin.id}/disable`, {});
+    assert.equal(self.status, 403);
+    assert.equal(self.json.error.code, 'forbidden');
+    assert.equal((await admin.client.get('/')).json.user.login, admin.user.login, 'still signed in');
+    for (const id of ['999999999', 'abc', '1e3', '%00']) assert.equal((await admin.client.postJson(`/admin/users/${id}/disable`, {})).status, 404, id);
+  });
+
+  test('an HTML form gets 303 to /admin', async () => {
+    const target = await registeredScript(app.url);
+    const admin = await signedInAdmin(app);
+    const browser = admin.client.rebase(app.url);
+    const reply = await browser.request('POST', `/admin/users/${target.id}/disable`, {
+      body: new URLSearchParams({ _csrf: admin.client.csrfToken }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', origin: app.url },
+    });
+    assert.equal(reply.status, 303);
+    assert.equal(reply.location, '/admin');
+  });
+});
+
 describe('a sign-in that checked a password which has since changed', () => {
   test('parallel sign-ins with the old password around a password change leave no live session or refresh token', async () => {
     const { client, user, id } = await registeredScript(app.url);

@@ -3,6 +3,8 @@ import type { SecurityEvents } from '../audit/security-events.sql.js';
 import type { AttemptGuard } from '../auth/attempt-guard.js';
 import type { UserStore } from '../auth/users.sql.js';
 import type { SignIns } from '../sessions/sign-ins.js';
+import type { Pool } from '../db/pool.js';
+import { Forbidden } from '../auth/authentication.js';
 import { NotFound } from '../http/errors.js';
 import { wantsJson } from '../http/negotiation.js';
 
@@ -10,7 +12,7 @@ const userId = (raw: string) => (/^\d{1,15}$/.test(raw) ? Number(raw) : undefine
 
 /** /admin: users with roles and lock state, unlock, expire password, the latest audit events. */
 export class AdminController {
-  constructor(private readonly deps: { signIns: SignIns; users: UserStore; throttle: AttemptGuard; events: SecurityEvents }) {}
+  constructor(private readonly deps: { signIns: SignIns; users: UserStore; throttle: AttemptGuard; events: SecurityEvents; pool: Pool }) {}
 
   show = async (req: Request, res: Response) => {
     const [users, events] = await Promise.all([this.deps.users.list(), this.deps.events.latest(50)]);
@@ -25,6 +27,7 @@ export class AdminController {
         email: u.email,
         roles: u.roles,
         passwordExpired: u.passwordExpired,
+        disabled: u.disabled,
         failedAttempts: Math.max(0, ...states.map((s) => s.failures)),
         locked: blockedUntil !== null,
         lockedUntil: blockedUntil?.toISOString() ?? null,
@@ -49,6 +52,23 @@ export class AdminController {
       await this.deps.users.markPasswordExpired(tx, target.user.id);
       await this.deps.events.record({ type: 'password_expired_by_admin', userId: target.user.id, login: target.user.login, actorId: req.user!.id, ip: req.ip }, tx);
     });
+    this.done(req, res);
+  };
+
+  /** Disabling ends every sign-in of the user at once (cause `disabled`), in the same transaction. */
+  disable = async (req: Request<{ id: string }>, res: Response) => {
+    const target = await this.target(req.params.id);
+    if (target.user.id === req.user!.id) throw new Forbidden();
+    await this.deps.signIns.end({ userId: target.user.id }, 'disabled', { actorId: req.user!.id, ip: req.ip }, async (tx) => {
+      await this.deps.users.setDisabled(tx, target.user.id, true);
+    });
+    this.done(req, res);
+  };
+
+  enable = async (req: Request<{ id: string }>, res: Response) => {
+    const target = await this.target(req.params.id);
+    await this.deps.users.setDisabled(this.deps.pool, target.user.id, false);
+    await this.deps.events.record({ type: 'enabled', userId: target.user.id, login: target.user.login, actorId: req.user!.id, ip: req.ip });
     this.done(req, res);
   };
 

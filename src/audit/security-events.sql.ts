@@ -9,6 +9,7 @@ export type SecurityEventType =
   | 'password_change_failed'
   | 'code_failed'
   | 'registration_throttled'
+  | 'enabled'
   | 'unlock'
   | 'password_expired_by_admin'
   | 'tokens_revoked'

@@ -7,6 +7,12 @@ import type { CheckedUser } from './passport-setup.js';
 import type { SignIn as SignInInput } from './user-rules.js';
 import type { UserStore } from './users.sql.js';
 
+export class AccountDisabled extends AppError {
+  constructor() {
+    super(403, 'account_disabled', 'This account has been disabled. Please contact the administrator.');
+  }
+}
+
 export class EmailUnconfirmed extends AppError {
   constructor() {
     super(403, 'email_unconfirmed', 'Please confirm your email address first: enter the code we sent you.');
@@ -38,6 +44,8 @@ export class SignInAttempts {
       await this.deps.events.record({ type: 'sign_in_failed', login: subject, ip });
       throw new WrongCredentials();
     }
+    // Only after the right password: a wrong one gets the usual answer, so this says nothing to a guesser.
+    if (user.disabled) throw new AccountDisabled();
     if (!user.emailConfirmed) throw new EmailUnconfirmed();
     return user;
   }

@@ -24,6 +24,7 @@ interface UserRow {
   password_changed_at?: Date;
   email_confirmed?: boolean;
   credentials_version?: number;
+  disabled_at?: Date | null;
 }
 
 /** A user as sign-in and the token API need it: who, the hash to check, and the state of the credentials. */
@@ -41,17 +42,20 @@ export interface UserWithHash {
   emailConfirmed: boolean;
   /** The version of the credentials checked: a sign-in completes only while it is still current. */
   credentialsVersion: number;
+  /** Disabled by an administrator. */
+  disabled: boolean;
 }
 
 export interface UserSummary extends SessionUser {
   passwordExpired: boolean;
+  disabled: boolean;
   createdAt: Date;
 }
 
 /** An identifier containing @ is an email (compared case-insensitively), anything else a login. */
 const whereIdentifier = (value: string) => (value.includes('@') ? 'lower(email) = lower($1)' : 'login = lower($1)');
 
-const COLUMNS = `id, login, email, name, password_hash, ${ROLE_GRANTS_SQL} AS grants, password_expired, password_changed_at, email_confirmed, credentials_version`;
+const COLUMNS = `id, login, email, name, password_hash, ${ROLE_GRANTS_SQL} AS grants, password_expired, password_changed_at, email_confirmed, credentials_version, disabled_at`;
 
 /** The users table: its SQL, column names and row mapping live here and nowhere else. */
 export class UserStore {
@@ -75,6 +79,7 @@ export class UserStore {
       passwordChangedAt: changedAt,
       emailConfirmed: row.email_confirmed !== false,
       credentialsVersion: row.credentials_version ?? 0,
+      disabled: Boolean(row.disabled_at),
     };
   }
 
@@ -157,6 +162,20 @@ export class UserStore {
     await this.pool.query('UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2', [id, oldHash, newHash]);
   }
 
+  /**
+   * Disables (a new credentials version, so a sign-in racing this is refused) or enables the user.
+   * Returns whether the user exists.
+   */
+  async setDisabled(client: Queryable, id: number, disabled: boolean): Promise<boolean> {
+    const { rowCount } = await client.query(
+      disabled
+        ? 'UPDATE users SET disabled_at = coalesce(disabled_at, now()), credentials_version = credentials_version + 1, updated_at = now() WHERE id = $1'
+        : 'UPDATE users SET disabled_at = NULL, updated_at = now() WHERE id = $1',
+      [id],
+    );
+    return rowCount === 1;
+  }
+
   async markPasswordExpired(client: Queryable, id: number): Promise<boolean> {
     const { rowCount } = await client.query('UPDATE users SET password_expired = true, updated_at = now() WHERE id = $1', [id]);
     return rowCount === 1;
@@ -166,7 +185,7 @@ export class UserStore {
     const { rows } = await this.pool.query<UserRow & { created_at: Date }>(`SELECT ${COLUMNS}, created_at FROM users ORDER BY id LIMIT $1`, [limit]);
     return rows.map((r) => {
       const full = this.toFull(r);
-      return { ...full.user, passwordExpired: full.passwordExpired, createdAt: r.created_at };
+      return { ...full.user, passwordExpired: full.passwordExpired, disabled: full.disabled, createdAt: r.created_at };
     });
   }
 }

@@ -27,7 +27,7 @@ export class BearerCheck {
     const claims = await this.deps.access.verify(token);
     // Ending the sign-in (logout, revoke, password change...) ends its family, and its access tokens with it.
     const [found, live] = await Promise.all([this.deps.users.findById(claims.userId), this.deps.refresh.isFamilyLive(claims.familyId)]);
-    if (!found || !live) throw new InvalidToken();
+    if (!found || !live || found.disabled) throw new InvalidToken();
     if (found.passwordExpired) throw new PasswordExpired();
     return { user: found.user, familyId: claims.familyId, expiresAt: claims.expiresAt };
   }

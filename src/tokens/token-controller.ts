@@ -96,7 +96,7 @@ export class TokenController {
       }
       if (rotated.kind !== 'rotated') throw new InvalidToken();
       const found = owner?.user.id === rotated.userId ? owner : await this.deps.users.findById(rotated.userId);
-      if (!found) throw new InvalidToken();
+      if (!found || found.disabled) throw new InvalidToken();
       const { accessToken, expiresIn } = await this.deps.access.issue(found.user, rotated.familyId);
       this.setRefreshCookie(res, rotated.token);
       res.json({ accessToken, tokenType: 'Bearer', expiresIn, user: found.user });
