@@ -28,6 +28,7 @@ import type { Config } from './config.js';
 import { describeDbError, type Pool } from './db/pool.js';
 import { healthCheck } from './health/health-controller.js';
 import { showHome } from './home/home-controller.js';
+import { RoleStore } from './roles/roles.sql.js';
 import { createCsrf, type Csrf } from './http/csrf.js';
 import { errorHandler, notFound } from './http/error-handler.js';
 import { requestLogger } from './http/request-logger.js';
@@ -193,7 +194,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const password = new PasswordController({ auth, users, hasher, guard, signIns, events });
   const accountSessions = new AccountSessionsController({ auth, signIns });
   const chat = new ChatController(new ChatMessages(pool));
-  const admin = new AdminController({ signIns, users, throttle: guard, events, pool });
+  const admin = new AdminController({ signIns, users, throttle: guard, events, pool, roles: new RoleStore(pool) });
   const requireAdmin = auth.requireRole('admin');
   const headers = securityHeaders({ https: config.https });
   const passportInit = passport.initialize();
@@ -251,6 +252,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.post('/admin/users/:id/expire-password', requireAdmin, admin.expirePassword);
   route.post('/admin/users/:id/disable', requireAdmin, admin.disable);
   route.post('/admin/users/:id/enable', requireAdmin, admin.enable);
+  route.post('/admin/users/:id/roles', requireAdmin, admin.grantRole);
+  route.post('/admin/users/:id/roles/:role/revoke', requireAdmin, admin.revokeRole);
   route.verify();
 
   app.use(notFound);

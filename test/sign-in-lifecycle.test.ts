@@ -188,6 +188,60 @@ describe('disabled: an administrator disabling a user ends every sign-in at once
   });
 });
 
+describe('role grants and revocations from /admin reach live sign-ins at their next request', () => {
+  test('granting admin opens /admin to the user’s live session without a new sign-in; revoking closes it at once; both audited with the actor', async () => {
+    const target = await registeredScript(app.url);
+    const admin = await signedInAdmin(app);
+    assert.equal((await target.client.get('/admin')).status, 403);
+    assert.equal((await admin.client.postJson(`/admin/users/${target.id}/roles`, { role: 'admin' })).status, 204);
+    assert.equal((await target.client.get('/admin')).status, 200, 'at the next request');
+    assert.deepEqual((await target.client.get('/')).json.user.roles, ['admin']);
+    assert.equal((await admin.client.postJson(`/admin/users/${target.id}/roles/admin/revoke`, {})).status, 204);
+    assert.equal((await target.client.get('/admin')).status, 403, 'a revoked admin is refused at once');
+    const audit = (await app.db.query("SELECT type, actor_id FROM security.events WHERE user_id = $1 AND type LIKE 'role_%' ORDER BY id", [target.id])).rows;
+    assert.deepEqual(audit, [
+      { type: 'role_granted', actor_id: admin.id },
+      { type: 'role_revoked', actor_id: admin.id },
+    ]);
+  });
+
+  test('dates: a grant starting tomorrow is not active yet; YYYY-MM-DD and date-times parse; an end before the start, a bad date or an unknown role is 400 with fields', async () => {
+    const target = await registeredScript(app.url);
+    const admin = await signedInAdmin(app);
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    assert.equal((await admin.client.postJson(`/admin/users/${target.id}/roles`, { role: 'admin', startsAt: tomorrow })).status, 204);
+    assert.equal((await target.client.get('/admin')).status, 403);
+    const stored = (await app.db.query('SELECT starts_at FROM user_roles WHERE user_id = $1', [target.id])).rows[0].starts_at;
+    assert.equal(stored.toISOString(), `${tomorrow}T00:00:00.000Z`, 'a date means 00:00 UTC');
+    assert.equal((await admin.client.postJson(`/admin/users/${target.id}/roles`, { role: 'admin', startsAt: '2020-01-01T00:00:00Z', endsAt: '2099-01-01T12:00:00+02:00' })).status, 204);
+    assert.equal((await target.client.get('/admin')).status, 200);
+    for (const [body, field] of [
+      [{ role: 'admin', startsAt: '2030-01-02', endsAt: '2030-01-01' }, 'endsAt'],
+      [{ role: 'admin', startsAt: 'tomorrow' }, 'startsAt'],
+      [{ role: 'admin', endsAt: '2030-02-31' }, 'endsAt'],
+      [{ role: 'wizard' }, 'role'],
+      [{ role: ['admin'] }, 'role'],
+      [{}, 'role'],
+    ] as const) {
+      const reply = await admin.client.postJson(`/admin/users/${target.id}/roles`, body);
+      assert.equal(reply.status, 400, JSON.stringify(body));
+      assert.equal(reply.json.error.code, 'invalid_input');
+      assert.ok(reply.json.error.fields[field], `${JSON.stringify(body)} names ${field}`);
+    }
+  });
+
+  test('no administrator can revoke their own admin role; unknown users and roles are 404', async () => {
+    const admin = await signedInAdmin(app);
+    const own = await admin.client.postJson(`/admin/users/${admin.id}/roles/admin/revoke`, {});
+    assert.equal(own.status, 403);
+    assert.equal(own.json.error.code, 'forbidden');
+    assert.equal((await admin.client.get('/admin')).status, 200, 'nothing changed');
+    assert.equal((await admin.client.postJson('/admin/users/999999999/roles', { role: 'admin' })).status, 404);
+    assert.equal((await admin.client.postJson(`/admin/users/${admin.id}/roles/nobody-has-this/revoke`, {})).status, 404);
+    assert.equal((await admin.client.postJson(`/admin/users/${admin.id}/roles/%00/revoke`, {})).status, 404);
+  });
+});
+
 describe('a sign-in that checked a password which has since changed', () => {
   test('parallel sign-ins with the old password around a password change leave no live session or refresh token', async () => {
     const { client, user, id } = await registeredScript(app.url);

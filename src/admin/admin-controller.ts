@@ -4,6 +4,8 @@ import type { AttemptGuard } from '../auth/attempt-guard.js';
 import type { UserStore } from '../auth/users.sql.js';
 import type { SignIns } from '../sessions/sign-ins.js';
 import type { Pool } from '../db/pool.js';
+import type { RoleStore } from '../roles/roles.sql.js';
+import { parseRoleGrant, ROLE_NAME } from './role-grant-rules.js';
 import { Forbidden } from '../auth/authentication.js';
 import { NotFound } from '../http/errors.js';
 import { wantsJson } from '../http/negotiation.js';
@@ -12,7 +14,7 @@ const userId = (raw: string) => (/^\d{1,15}$/.test(raw) ? Number(raw) : undefine
 
 /** /admin: users with roles and lock state, unlock, expire password, the latest audit events. */
 export class AdminController {
-  constructor(private readonly deps: { signIns: SignIns; users: UserStore; throttle: AttemptGuard; events: SecurityEvents; pool: Pool }) {}
+  constructor(private readonly deps: { signIns: SignIns; users: UserStore; throttle: AttemptGuard; events: SecurityEvents; pool: Pool; roles: RoleStore }) {}
 
   show = async (req: Request, res: Response) => {
     const [users, events] = await Promise.all([this.deps.users.list(), this.deps.events.latest(50)]);
@@ -52,6 +54,35 @@ export class AdminController {
       await this.deps.users.markPasswordExpired(tx, target.user.id);
       await this.deps.events.record({ type: 'password_expired_by_admin', userId: target.user.id, login: target.user.login, actorId: req.user!.id, ip: req.ip }, tx);
     });
+    this.done(req, res);
+  };
+
+  /** POST /admin/users/:id/roles (role, startsAt?, endsAt?): reaches the user's live sessions at their next request. */
+  grantRole = async (req: Request<{ id: string }>, res: Response) => {
+    const target = await this.target(req.params.id);
+    const input = parseRoleGrant(req.body);
+    await this.deps.signIns.refreshRoles(target.user.id, async (tx) => {
+      await this.deps.roles.grant(target.user.id, input.role, input, tx);
+      await this.deps.events.record(
+        { type: 'role_granted', userId: target.user.id, login: target.user.login, actorId: req.user!.id, ip: req.ip, detail: { role: input.role, startsAt: input.startsAt, endsAt: input.endsAt } },
+        tx,
+      );
+    });
+    this.done(req, res);
+  };
+
+  /** POST /admin/users/:id/roles/:role/revoke. No administrator can revoke their own admin role. */
+  revokeRole = async (req: Request<{ id: string; role: string }>, res: Response) => {
+    const target = await this.target(req.params.id);
+    const { role } = req.params;
+    if (!ROLE_NAME.test(role)) throw new NotFound();
+    if (target.user.id === req.user!.id && role === 'admin') throw new Forbidden();
+    let revoked = false;
+    await this.deps.signIns.refreshRoles(target.user.id, async (tx) => {
+      revoked = await this.deps.roles.revoke(tx, target.user.id, role);
+      if (revoked) await this.deps.events.record({ type: 'role_revoked', userId: target.user.id, login: target.user.login, actorId: req.user!.id, ip: req.ip, detail: { role } }, tx);
+    });
+    if (!revoked) throw new NotFound();
     this.done(req, res);
   };
 

@@ -10,6 +10,8 @@ export type SecurityEventType =
   | 'code_failed'
   | 'registration_throttled'
   | 'enabled'
+  | 'role_granted'
+  | 'role_revoked'
   | 'unlock'
   | 'password_expired_by_admin'
   | 'tokens_revoked'

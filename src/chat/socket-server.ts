@@ -12,7 +12,7 @@ type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, InterServer
 
 /** The lifecycle's announcement, as the socket layer hears it. */
 export interface SignInAnnouncements {
-  onChanged(listener: (change: { kind: 'ended' | 'restricted'; userId: number; sids: string[]; families: string[] }) => void): void;
+  onChanged(listener: (change: { kind: 'ended' | 'restricted' | 'roles_changed'; userId: number; sids: string[]; families: string[] }) => void): void;
 }
 
 export interface SocketLayer {
@@ -80,6 +80,7 @@ export function createSocketLayer(deps: {
       void io.in(userRoom(change.userId)).disconnectSockets(true);
       return;
     }
+    if (change.kind !== 'ended') return;
     const rooms = [...change.sids.map(sessionRoom), ...change.families.map(familyRoom)];
     remember(rooms);
     if (rooms.length) void io.in(rooms).disconnectSockets(true);

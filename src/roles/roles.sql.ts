@@ -1,21 +1,30 @@
-import type { Pool } from '../db/pool.js';
-import { AppError } from '../http/errors.js';
+import type { Pool, PoolClient } from '../db/pool.js';
+import { InvalidInput } from '../http/errors.js';
+
+type Queryable = Pick<Pool | PoolClient, 'query'>;
 
 /** roles and user_roles: grants with optional start and end dates. */
 export class RoleStore {
   constructor(private readonly pool: Pool) {}
 
-  async grant(userId: number, role: string, period: { startsAt?: Date | null; endsAt?: Date | null } = {}): Promise<void> {
+  /** Grants (or re-dates) a role. A role the app does not define is 400 invalid_input. */
+  async grant(userId: number, role: string, period: { startsAt?: Date | null; endsAt?: Date | null } = {}, client: Queryable = this.pool): Promise<void> {
     try {
-      await this.pool.query(
+      await client.query(
         `INSERT INTO user_roles (user_id, role, starts_at, ends_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (user_id, role) DO UPDATE SET starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at`,
+         ON CONFLICT (user_id, role) DO UPDATE SET starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, granted_at = now()`,
         [userId, role, period.startsAt ?? null, period.endsAt ?? null],
       );
     } catch (err) {
-      if ((err as { code?: string }).code === '23503') throw new AppError(400, 'invalid_input', `There is no role named "${role}".`);
+      if ((err as { code?: string }).code === '23503') throw new InvalidInput({ role: `There is no role named "${role}".` });
       throw err;
     }
+  }
+
+  /** Revokes a role; false when the user did not have it. */
+  async revoke(client: Queryable, userId: number, role: string): Promise<boolean> {
+    const { rowCount } = await client.query('DELETE FROM user_roles WHERE user_id = $1 AND role = $2', [userId, role]);
+    return rowCount === 1;
   }
 }
 

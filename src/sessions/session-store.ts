@@ -1,6 +1,7 @@
 import connectPgSimple from 'connect-pg-simple';
 import session, { type SessionData } from 'express-session';
 import type { Pool, PoolClient } from '../db/pool.js';
+import { ROLE_GRANTS_SQL } from '../roles/roles.sql.js';
 
 const PGStore = connectPgSimple(session);
 
@@ -227,6 +228,16 @@ export class SessionStore extends PGStore {
   async restrictAllForUser(client: Queryable, userId: number): Promise<string[]> {
     const { rows } = await client.query<{ sid: string }>(
       `UPDATE express_sessions SET sess = jsonb_set(sess::jsonb, '{passwordExpired}', 'true')::json WHERE user_id = $1 RETURNING sid`,
+      [userId],
+    );
+    return rows.map((r) => r.sid);
+  }
+
+  /** Puts the user's current role grants into each of their live sessions (a role change applies at their next request). */
+  async refreshGrants(client: Queryable, userId: number): Promise<string[]> {
+    const { rows } = await client.query<{ sid: string }>(
+      `UPDATE express_sessions e SET sess = jsonb_set(e.sess::jsonb, '{passport,user,grants}', (${ROLE_GRANTS_SQL})::jsonb)::json
+         FROM users WHERE users.id = e.user_id AND e.user_id = $1 RETURNING e.sid`,
       [userId],
     );
     return rows.map((r) => r.sid);

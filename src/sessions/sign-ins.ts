@@ -24,11 +24,11 @@ export type EndCause =
 
 /** The one announcement: which sign-ins of a user ended (or were restricted), and why. */
 export interface SignInsChanged {
-  kind: 'ended' | 'restricted';
+  kind: 'ended' | 'restricted' | 'roles_changed';
   userId: number;
   sids: string[];
   families: string[];
-  reason: EndCause | 'password_expired';
+  reason: EndCause | 'password_expired' | 'roles_changed';
 }
 
 /** What to end: one browser session, one sign-in by its public handle, one token family, or all of a user's. */
@@ -168,6 +168,19 @@ export class SignIns {
     });
     this.deps.sessions.forget(sids);
     this.announce({ kind: 'restricted', userId, sids, families: [], reason: 'password_expired' });
+  }
+
+  /**
+   * A role grant or revocation (`change`) reaches every live browser session of the user at its next
+   * request, in the same transaction; token sign-ins get it at their next refresh.
+   */
+  async refreshRoles(userId: number, change: Change): Promise<void> {
+    const sids = await withTransaction(this.deps.pool, async (tx) => {
+      await change(tx);
+      return this.deps.sessions.refreshGrants(tx, userId);
+    });
+    this.deps.sessions.forget(sids);
+    this.announce({ kind: 'roles_changed', userId, sids, families: [], reason: 'roles_changed' });
   }
 
   /** The user's live sign-ins of both kinds, newest first. */
