@@ -242,6 +242,32 @@ describe('role grants and revocations from /admin reach live sign-ins at their n
   });
 });
 
+describe('the audit list on /admin', () => {
+  test('shows the user’s login and, for administrator actions, the administrator’s; filters by user and type; pages with a cursor', async () => {
+    const target = await registeredScript(app.url);
+    const admin = await signedInAdmin(app);
+    await admin.client.postJson(`/admin/users/${target.id}/unlock`, {});
+    const mine = (await admin.client.get(`/admin?user=${target.id}&type=unlock`)).json;
+    assert.equal(mine.events.length, 1);
+    assert.deepEqual([mine.events[0].type, mine.events[0].userLogin, mine.events[0].actorLogin], ['unlock', target.user.login, admin.user.login]);
+    const page = new Client(app.url);
+    for (const [k, v] of admin.client.cookies) page.cookies.set(k, v);
+    const html = await page.get(`/admin?user=${target.id}`);
+    assert.ok(html.text.includes(admin.user.login) && html.text.includes('unlock'));
+
+    for (let i = 0; i < 3; i++) await admin.client.postJson(`/admin/users/${target.id}/unlock`, {});
+    const all = (await admin.client.get(`/admin?user=${target.id}&type=unlock`)).json.events.map((e: { id: number }) => e.id);
+    assert.equal(all.length, 4);
+    const older = (await admin.client.get(`/admin?user=${target.id}&type=unlock&before=${all[1]}`)).json.events.map((e: { id: number }) => e.id);
+    assert.deepEqual(older, all.slice(2));
+    for (const bad of ['user=abc', 'type=DROP%20TABLE', 'before=-1', 'user=1&user=2']) {
+      const reply = await admin.client.get(`/admin?${bad}`);
+      assert.equal(reply.status, 400, bad);
+      assert.equal(reply.json.error.code, 'invalid_input');
+    }
+  });
+});
+
 describe('a sign-in that checked a password which has since changed', () => {
   test('parallel sign-ins with the old password around a password change leave no live session or refresh token', async () => {
     const { client, user, id } = await registeredScript(app.url);

@@ -7,8 +7,26 @@ import type { Pool } from '../db/pool.js';
 import type { RoleStore } from '../roles/roles.sql.js';
 import { parseRoleGrant, ROLE_NAME } from './role-grant-rules.js';
 import { Forbidden } from '../auth/authentication.js';
-import { NotFound } from '../http/errors.js';
+import { InvalidInput, NotFound } from '../http/errors.js';
 import { wantsJson } from '../http/negotiation.js';
+
+const AUDIT_PAGE = 50;
+
+/** ?user=<id>&type=<event>&before=<id>: each optional, each checked by shape (400 with fields). */
+function parseAuditFilter(query: Record<string, unknown>): { userId?: number; type?: string; before?: number } {
+  const fields: Record<string, string> = {};
+  const read = (name: string, shape: RegExp, message: string) => {
+    const v = query[name];
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string' || !shape.test(v)) fields[name] = message;
+    return typeof v === 'string' ? v : undefined;
+  };
+  const user = read('user', /^\d{1,15}$/, 'A user id is a number.');
+  const type = read('type', /^[a-z_]{1,40}$/, 'An event type is lower-case letters and _.');
+  const before = read('before', /^\d{1,15}$/, 'A page cursor is a number.');
+  if (Object.keys(fields).length) throw new InvalidInput(fields);
+  return { ...(user ? { userId: Number(user) } : {}), ...(type ? { type } : {}), ...(before ? { before: Number(before) } : {}) };
+}
 
 const userId = (raw: string) => (/^\d{1,15}$/.test(raw) ? Number(raw) : undefined);
 
@@ -17,7 +35,8 @@ export class AdminController {
   constructor(private readonly deps: { signIns: SignIns; users: UserStore; throttle: AttemptGuard; events: SecurityEvents; pool: Pool; roles: RoleStore }) {}
 
   show = async (req: Request, res: Response) => {
-    const [users, events] = await Promise.all([this.deps.users.list(), this.deps.events.latest(50)]);
+    const filter = parseAuditFilter(req.query);
+    const [users, events] = await Promise.all([this.deps.users.list(), this.deps.events.list({ ...filter, limit: AUDIT_PAGE })]);
     const locks = await this.deps.throttle.lockState(users.flatMap((u) => [u.login, u.email.toLowerCase()]));
     const rows = users.map((u) => {
       const states = [locks.get(u.login), locks.get(u.email.toLowerCase())].filter((s) => s !== undefined);
@@ -36,8 +55,10 @@ export class AdminController {
       };
     });
     const auditEvents = events.map((e) => ({ ...e, at: e.at.toISOString() }));
-    if (wantsJson(req)) return res.json({ users: rows, events: auditEvents });
-    res.render('admin', { users: rows, events: auditEvents });
+    // The next page: events older than the last one shown, with the same filter.
+    const older = events.length === AUDIT_PAGE ? events.at(-1)!.id : null;
+    if (wantsJson(req)) return res.json({ users: rows, events: auditEvents, nextBefore: older });
+    res.render('admin', { users: rows, events: auditEvents, filter, older });
   };
 
   unlock = async (req: Request<{ id: string }>, res: Response) => {

@@ -36,6 +36,9 @@ export interface SecurityEventRow {
   ip: string | null;
   sessionHandle: string | null;
   actorId: number | null;
+  /** The user's login now (or as recorded when the user is gone), and the administrator's. */
+  userLogin: string | null;
+  actorLogin: string | null;
   detail: Record<string, unknown>;
 }
 
@@ -51,11 +54,20 @@ export class SecurityEvents {
     );
   }
 
-  async latest(limit = 50): Promise<SecurityEventRow[]> {
+  /**
+   * The audit list, newest first: optionally one user's events or one type, `limit` at a time, and
+   * for the next page the events older than the `before` id (a cursor).
+   */
+  async list(filter: { userId?: number; type?: string; before?: number; limit?: number } = {}): Promise<SecurityEventRow[]> {
     const { rows } = await this.pool.query<SecurityEventRow>(
-      `SELECT id, at, type, user_id AS "userId", login, ip, session_handle AS "sessionHandle", actor_id AS "actorId", detail
-       FROM security.events ORDER BY at DESC, id DESC LIMIT $1`,
-      [limit],
+      `SELECT e.id, e.at, e.type, e.user_id AS "userId", e.login, e.ip, e.session_handle AS "sessionHandle", e.actor_id AS "actorId",
+              coalesce(u.login, e.login) AS "userLogin", a.login AS "actorLogin", e.detail
+         FROM security.events e
+         LEFT JOIN users u ON u.id = e.user_id
+         LEFT JOIN users a ON a.id = e.actor_id
+        WHERE ($1::bigint IS NULL OR e.user_id = $1) AND ($2::text IS NULL OR e.type = $2) AND ($3::bigint IS NULL OR e.id < $3)
+        ORDER BY e.id DESC LIMIT $4`,
+      [filter.userId ?? null, filter.type ?? null, filter.before ?? null, filter.limit ?? 50],
     );
     return rows;
   }
