@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
 import express, { type RequestHandler } from 'express';
 
+import { AccountDataController } from './account/account-data-controller.js';
 import { PasswordController } from './account/password-controller.js';
 import { AccountSessionsController } from './account/sessions-controller.js';
 import { AdminController } from './admin/admin-controller.js';
@@ -166,7 +167,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
       onConnected: () => sessionStore.setCaching(true),
     });
   if (bus) void bus.start();
-  const signIns = new SignIns({ pool, sessions: sessionStore, refresh, records: new SessionRecords(pool), events, users, appSockets, idleMs: config.sessionIdleMs });
+  const records = new SessionRecords(pool);
+  const signIns = new SignIns({ pool, sessions: sessionStore, refresh, records, events, users, appSockets, idleMs: config.sessionIdleMs });
   const hasher = new PasswordHasher(config.bcryptCost, config.passwordPepper);
   const guard = new AttemptGuard(pool, { maxFailures: config.loginMaxFailures, ipDailyFailures: config.loginIpDailyFailures });
   const devices = new DeviceCookie(config.https);
@@ -193,7 +195,9 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const logout = new LogoutController({ auth });
   const password = new PasswordController({ auth, users, hasher, guard, signIns, events });
   const accountSessions = new AccountSessionsController({ auth, signIns });
-  const chat = new ChatController(new ChatMessages(pool));
+  const chatMessages = new ChatMessages(pool);
+  const chat = new ChatController(chatMessages);
+  const accountData = new AccountDataController({ auth, users, hasher, guard, signIns, records, events, messages: chatMessages });
   const admin = new AdminController({ signIns, users, throttle: guard, events, pool, roles: new RoleStore(pool) });
   const requireAdmin = auth.requireRole('admin');
   const headers = securityHeaders({ https: config.https });
@@ -247,6 +251,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.post('/account/password', password.submit);
   route.get('/account/sessions', accountSessions.list);
   route.post('/account/sessions/:handle/revoke', accountSessions.revoke);
+  route.post('/account/delete', accountData.delete);
+  route.get('/account/export', accountData.export);
   route.get('/admin', requireAdmin, admin.show);
   route.post('/admin/users/:id/unlock', requireAdmin, admin.unlock);
   route.post('/admin/users/:id/expire-password', requireAdmin, admin.expirePassword);

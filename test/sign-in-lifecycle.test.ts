@@ -268,6 +268,50 @@ describe('the audit list on /admin', () => {
   });
 });
 
+describe('deleting the account, and exporting its data', () => {
+  test('deleted: every sign-in ends, the rows go, messages stay as "Deleted user", the audit keeps its events, the login and email are free', async () => {
+    const u = await signedInBothWays();
+    const { send } = await import('./support/sockets.js');
+    assert.equal((await send(u.bSocket, { text: 'my last words' })).ok, true);
+    const wrong = await u.client.postJson('/account/delete', { currentPassword: 'not my password' });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.json.error.code, 'wrong_credentials');
+    assert.equal(await liveSessions(u.id), 1, 'a wrong password deletes nothing');
+
+    const gone = Promise.all([disconnected(u.bSocket, 1000), disconnected(u.tSocket, 1000)]);
+    assert.equal((await u.client.postJson('/account/delete', { currentPassword: u.user.password })).status, 204);
+    await gone;
+    assert.equal(await liveSessions(u.id), 0);
+    assert.equal((await me(u.token.accessToken)).status, 401);
+    assert.equal((await app.db.query('SELECT count(*)::int AS n FROM users WHERE id = $1', [u.id])).rows[0].n, 0);
+    const kept = (await app.db.query("SELECT count(*)::int AS n FROM security.events WHERE type = 'deleted' AND detail->>'login' = $1", [u.user.login])).rows[0].n;
+    assert.equal(kept, 1, 'the audit keeps the event');
+    const watcher = await registeredScript(app.url);
+    const history = (await watcher.client.get('/chat', { accept: 'application/json' })).json.messages;
+    const last = history.find((m: { text: string }) => m.text === 'my last words');
+    assert.deepEqual(last.user, { id: null, login: null, name: 'Deleted user' });
+    const again = new Client(app.url, 'script');
+    await again.fetchCsrf();
+    assert.equal((await again.postJson('/register', { ...u.user })).status, 201, 'the login and email are free again');
+  });
+
+  test('export: one JSON download of the user’s own data, with no hash, token or session id', async () => {
+    const u = await signedInBothWays();
+    const reply = await u.client.get('/account/export');
+    assert.equal(reply.status, 200);
+    assert.match(reply.headers.get('content-disposition') ?? '', /^attachment/);
+    assert.deepEqual(Object.keys(reply.json).sort(), ['messages', 'passkeys', 'roles', 'securityEvents', 'signIns', 'user']);
+    assert.equal(reply.json.user.login, u.user.login);
+    assert.equal(reply.json.signIns.length, 2);
+    assert.ok(reply.json.securityEvents.some((e: { type: string }) => e.type === 'sign_in'));
+    const text = reply.text;
+    const sid = decodeURIComponent(u.client.cookies.get('sid')!).slice(2).split('.')[0]!;
+    assert.ok(!text.includes(sid), 'no session id');
+    assert.doesNotMatch(text, /\$2[aby]\$/, 'no password hash');
+    assert.ok(!text.includes(u.token.accessToken) && !text.includes(u.token.client.cookies.get('refreshToken')!), 'no token');
+  });
+});
+
 describe('a sign-in that checked a password which has since changed', () => {
   test('parallel sign-ins with the old password around a password change leave no live session or refresh token', async () => {
     const { client, user, id } = await registeredScript(app.url);

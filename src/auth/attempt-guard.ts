@@ -150,9 +150,15 @@ export class AttemptGuard {
     return rowCount ?? 0;
   }
 
+  /** A deleted account: its counters and known IPs go, so the login starts afresh if taken again. */
+  async forgetSubjects(client: Pick<PoolClient, 'query'>, subjects: string[]): Promise<void> {
+    await this.unlock(subjects, client);
+    await client.query('DELETE FROM login_known_ips WHERE login = ANY($1::text[])', [subjects]);
+  }
+
   /** Administrator's unlock: clears every counter about these subjects (a login and its email), whatever the IP. */
-  async unlock(subjects: string[]): Promise<number> {
-    const { rowCount } = await this.pool.query(
+  async unlock(subjects: string[], client: Pick<Pool | PoolClient, 'query'> = this.pool): Promise<number> {
+    const { rowCount } = await client.query(
       `DELETE FROM login_throttle t USING unnest($1::text[]) AS s(subject)
        WHERE t.key = 'login:' || s.subject OR starts_with(t.key, 'pair:' || s.subject || '|')`,
       [subjects],

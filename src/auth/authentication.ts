@@ -109,6 +109,11 @@ export class Authentication {
       const target = options.everywhere ? { userId: req.user.id } : { sid: req.sessionID };
       await this.deps.signIns.end(target, reason, { ip: req.ip });
     }
+    this.leaveAnonymous(req, res);
+  }
+
+  /** After this request's sign-in ended elsewhere in the same request: no session, no cookies, a fresh CSRF token. */
+  leaveAnonymous(req: Request, res: Response): void {
     detachSession(req);
     clearSessionCookie(res, this.deps.cookieName, this.deps.https);
     this.deps.assetCookies?.clear(res);

@@ -176,6 +176,12 @@ export class UserStore {
     return rowCount === 1;
   }
 
+  /** Deletes the user; their roles, devices, confirmations and presence go with them (foreign keys), their messages stay authorless. */
+  async delete(client: Queryable, id: number): Promise<boolean> {
+    const { rowCount } = await client.query('DELETE FROM users WHERE id = $1', [id]);
+    return rowCount === 1;
+  }
+
   async markPasswordExpired(client: Queryable, id: number): Promise<boolean> {
     const { rowCount } = await client.query('UPDATE users SET password_expired = true, updated_at = now() WHERE id = $1', [id]);
     return rowCount === 1;

@@ -5,16 +5,19 @@ interface MessageRow {
   id: number;
   text: string;
   sent_at: Date;
-  user_id: number;
-  login: string;
-  name: string;
+  user_id: number | null;
+  login: string | null;
+  name: string | null;
 }
+
+/** The author of a message whose account was deleted. */
+export const DELETED_USER = { id: null, login: null, name: 'Deleted user' } as const;
 
 const toMessage = (r: MessageRow): Message => ({
   id: r.id,
   text: r.text,
   sentAt: r.sent_at.toISOString(),
-  user: { id: r.user_id, login: r.login, name: r.name },
+  user: r.user_id === null ? DELETED_USER : { id: r.user_id, login: r.login!, name: r.name! },
 });
 
 /** chat_messages: its SQL and row mapping. */
@@ -26,12 +29,18 @@ export class ChatMessages {
     const { rows } = await this.pool.query<MessageRow>(
       `SELECT * FROM (
          SELECT m.id, m.text, m.sent_at, m.user_id, u.login, u.name
-           FROM chat_messages m JOIN users u ON u.id = m.user_id
+           FROM chat_messages m LEFT JOIN users u ON u.id = m.user_id
           ORDER BY m.id DESC LIMIT $1
        ) latest ORDER BY id`,
       [limit],
     );
     return rows.map(toMessage);
+  }
+
+  /** One user's messages, oldest first (their data export). */
+  async byUser(userId: number): Promise<{ id: number; text: string; sentAt: string }[]> {
+    const { rows } = await this.pool.query<{ id: number; text: string; sent_at: Date }>('SELECT id, text, sent_at FROM chat_messages WHERE user_id = $1 ORDER BY id', [userId]);
+    return rows.map((r) => ({ id: r.id, text: r.text, sentAt: r.sent_at.toISOString() }));
   }
 
   /**

@@ -11,7 +11,8 @@ export interface Message {
   text: string;
   /** ISO 8601 */
   sentAt: string;
-  user: ChatUser;
+  /** The author, or {id: null, login: null, name: "Deleted user"} once their account is deleted. */
+  user: ChatUser | { id: null; login: null; name: string };
 }
 
 export type SendErrorCode = 'invalid_input' | 'rate_limited' | 'unauthorized' | 'unavailable';

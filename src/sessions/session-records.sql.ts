@@ -74,4 +74,15 @@ export class SessionRecords {
     );
     return rows;
   }
+
+  /** Every sign-in of the user, open or ended, newest first (their data export). */
+  async allForUser(userId: number): Promise<(SignInRecord & { endedAt: Date | null; endReason: string | null })[]> {
+    const { rows } = await this.pool.query(
+      `SELECT handle, kind, family_id AS "familyId", started_at AS "startedAt", last_seen_at AS "lastSeenAt", ended_at AS "endedAt",
+              end_reason AS "endReason", ip, user_agent AS "userAgent"
+         FROM security.sessions WHERE user_id = $1 ORDER BY started_at DESC, id DESC`,
+      [userId],
+    );
+    return rows;
+  }
 }

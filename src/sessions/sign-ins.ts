@@ -118,8 +118,11 @@ export class SignIns {
     return { token, familyId, handle };
   }
 
-  /** Ends the target's sign-ins for `reason`. Returns how many ended. */
-  async end(target: EndTarget, reason: EndCause, context: EndContext = {}, change?: Change): Promise<number> {
+  /**
+   * Ends the target's sign-ins for `reason`. `change` runs first in the same transaction (the new
+   * password), `after` once the sign-ins are ended (deleting the account). Returns how many ended.
+   */
+  async end(target: EndTarget, reason: EndCause, context: EndContext = {}, change?: Change, after?: Change): Promise<number> {
     const { sessions, refresh, records } = this.deps;
     const ended = await withTransaction(this.deps.pool, async (tx) => {
       if (change) await change(tx);
@@ -136,6 +139,7 @@ export class SignIns {
         families = await refresh.revokeByUser(tx, target.userId, reason);
       }
       await this.closeAndAudit(tx, rows, families, reason, context);
+      if (after) await after(tx);
       return { rows, families };
     });
     this.deps.sessions.forget(ended.rows.map((r) => r.sid));

@@ -1,0 +1,89 @@
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import type { SecurityEvents } from '../audit/security-events.sql.js';
+import type { AttemptGuard } from '../auth/attempt-guard.js';
+import { WrongCredentials, type Authentication } from '../auth/authentication.js';
+import type { PasswordHasher } from '../auth/passwords.js';
+import type { UserStore } from '../auth/users.sql.js';
+import type { ChatMessages } from '../chat/chat-messages.sql.js';
+import { InvalidInput } from '../http/errors.js';
+import { wantsJson } from '../http/negotiation.js';
+import type { SessionRecords } from '../sessions/session-records.sql.js';
+import type { SignIns } from '../sessions/sign-ins.js';
+import { describeBrowser } from './user-agent.js';
+
+const deletion = z.object({ currentPassword: z.string().min(1).max(1024) });
+
+/** POST /account/delete and GET /account/export: the end of an account, and its data to take along. */
+export class AccountDataController {
+  constructor(
+    private readonly deps: {
+      auth: Authentication;
+      users: UserStore;
+      hasher: PasswordHasher;
+      guard: AttemptGuard;
+      signIns: SignIns;
+      records: SessionRecords;
+      events: SecurityEvents;
+      messages: ChatMessages;
+    },
+  ) {}
+
+  /**
+   * With the current password (through the attempt guard): every sign-in ends (cause `deleted`) and,
+   * in the same transaction, the user's row and what hangs off it go; messages stay as "Deleted
+   * user", the audit keeps its events, the login and email are free again.
+   */
+  delete = async (req: Request, res: Response) => {
+    const me = req.user!;
+    const parsed = deletion.safeParse(req.body ?? {});
+    if (!parsed.success) throw new InvalidInput({ currentPassword: 'Enter your current password.' });
+    const ip = req.ip ?? 'unknown';
+    const found = await this.deps.guard.attempt({ subject: me.login, ip }, async () => {
+      const user = await this.deps.users.findById(me.id);
+      return user && (await this.deps.hasher.verify(parsed.data.currentPassword, user.passwordHash)) ? user : undefined;
+    });
+    if (!found) {
+      await this.deps.events.record({ type: 'password_change_failed', userId: me.id, login: me.login, ip, detail: { for: 'delete' } });
+      throw new WrongCredentials();
+    }
+    await this.deps.signIns.end({ userId: me.id }, 'deleted', { ip, detail: { login: me.login } }, undefined, async (tx) => {
+      await this.deps.guard.forgetSubjects(tx, [me.login, me.email.toLowerCase()]);
+      await this.deps.users.delete(tx, me.id);
+    });
+    this.deps.auth.leaveAnonymous(req, res);
+    if (wantsJson(req)) return res.status(204).end();
+    res.redirect(303, '/');
+  };
+
+  /** One JSON download of the user's own data: no hash, token or session id in it. */
+  export = async (req: Request, res: Response) => {
+    const me = req.user!;
+    const [found, signIns, events, messages] = await Promise.all([
+      this.deps.users.findById(me.id),
+      this.deps.records.allForUser(me.id),
+      this.deps.events.list({ userId: me.id, limit: 10_000 }),
+      this.deps.messages.byUser(me.id),
+    ]);
+    const iso = (d: Date | number | null) => (d === null ? null : new Date(d).toISOString());
+    const data = {
+      user: found?.user ?? me,
+      roles: (found?.stored.grants ?? []).map((g) => ({ role: g.role, startsAt: iso(g.startsAt), endsAt: iso(g.endsAt) })),
+      signIns: signIns.map((s) => ({
+        kind: s.kind,
+        startedAt: iso(s.startedAt),
+        lastSeenAt: iso(s.lastSeenAt),
+        endedAt: iso(s.endedAt),
+        endReason: s.endReason,
+        ip: s.ip,
+        client: describeBrowser(s.userAgent),
+        userAgent: s.userAgent,
+      })),
+      securityEvents: events.map((e) => ({ at: iso(e.at), type: e.type, ip: e.ip })),
+      messages,
+      passkeys: [] as unknown[],
+    };
+    res.set('Content-Disposition', `attachment; filename="account-${me.login}.json"`);
+    res.json(data);
+  };
+}
