@@ -88,6 +88,36 @@ for (const adapter of ['postgres', 'redis'] as const) {
       assert.ok(bystander.socket.connected);
     });
 
+    test('an administrator on one process: disabling closes the user’s socket on the other within a second; a granted admin reaches, and a revoke leaves, a session on the other', { skip }, async () => {
+      const admin = await signedInOn(a);
+      const sql = new pg.Client({ connectionString: database.url });
+      await sql.connect();
+      try {
+        await sql.query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')", [admin.id]);
+      } finally {
+        await sql.end();
+      }
+      const adminClient = new Client(a.url, 'script');
+      await adminClient.fetchCsrf();
+      await adminClient.postJson('/login', { login: admin.user.login, password: admin.user.password });
+      await adminClient.fetchCsrf();
+
+      const target = await signedInOn(b);
+      const onB = on(b, target.client);
+      assert.equal((await onB.get('/admin')).status, 403);
+      assert.equal((await adminClient.postJson(`/admin/users/${target.id}/roles`, { role: 'admin' })).status, 204);
+      assert.equal((await onB.get('/admin')).status, 200, 'granted on A, live on B at its next request');
+      assert.equal((await adminClient.postJson(`/admin/users/${target.id}/roles/admin/revoke`, {})).status, 204);
+      assert.equal((await onB.get('/admin')).status, 403, 'revoked on A, refused on B at once');
+
+      const held = await connected(b.url, onB);
+      sockets.push(held.socket);
+      const closed = disconnected(held.socket);
+      assert.equal((await adminClient.postJson(`/admin/users/${target.id}/disable`, {})).status, 204);
+      assert.equal(await closed, 'io server disconnect');
+      assert.equal((await onB.get('/')).json.user, null);
+    });
+
     // Each process caches sessions by id; an end on one process must be refused by the other at its very next request.
     const signedInOnB = async (client: Client) => Boolean((await on(b, client).get('/')).json.user);
     test('session caches: a session ended on one process is refused by the other at its very next request', { skip }, async () => {
@@ -133,7 +163,11 @@ describe('SIGTERM with sockets open', () => {
   test('the process exits 0, its sockets get a transport close, and clients reconnect by themselves once it is back', async () => {
     const env = { DATABASE_URL: database.url, SESSION_SECRET: SECRET };
     const first = await startAppProcess(env);
-    const { client } = await signedInOn(first);
+    // A failure before the process is stopped below must not leave it running (the file would never end).
+    const { client } = await signedInOn(first).catch(async (err) => {
+      await first.stop();
+      throw err;
+    });
     const socket = connect(first.url, {
       transports: ['websocket'],
       reconnectionDelay: 100,

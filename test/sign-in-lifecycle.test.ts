@@ -149,6 +149,7 @@ describe('disabled: an administrator disabling a user ends every sign-in at once
     const token = await me(u.token.accessToken);
     assert.equal(token.status, 401);
     assert.equal(token.json.error.code, 'invalid_token');
+    assert.equal((await refresh(u.token.client)).status, 401, 'refreshes fail');
     const audit = await events('disabled', u.id);
     assert.equal(audit.length, 1);
     assert.equal(audit[0].actor_id, admin.id);

@@ -26,7 +26,7 @@ export async function startAppProcess(env: Record<string, string>, port?: number
   const url = `http://127.0.0.1:${p}`;
   const { TEST_ADMIN_URL: _a, TEST_TEMPLATE_DB: _b, ...inherited } = process.env;
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { ...inherited, NODE_ENV: 'test', PORT: String(p), APP_ORIGIN: url, BCRYPT_COST: '4', LOG_LEVEL: 'warn', ...env },
+    env: { ...inherited, NODE_ENV: 'test', PORT: String(p), APP_ORIGIN: url, BCRYPT_COST: '4', LOG_LEVEL: 'warn', REGISTER_IP_HOURLY: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
