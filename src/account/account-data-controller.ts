@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
 import type { AttemptGuard } from '../auth/attempt-guard.js';
 import { WrongCredentials, type Authentication } from '../auth/authentication.js';
-import type { PasswordHasher } from '../auth/passwords.js';
+import type { CurrentPassword } from '../auth/current-password.js';
 import type { UserStore } from '../auth/users.sql.js';
 import type { ChatMessages } from '../chat/chat-messages.sql.js';
 import { InvalidInput } from '../http/errors.js';
@@ -20,7 +20,7 @@ export class AccountDataController {
     private readonly deps: {
       auth: Authentication;
       users: UserStore;
-      hasher: PasswordHasher;
+      currentPassword: CurrentPassword;
       guard: AttemptGuard;
       signIns: SignIns;
       records: SessionRecords;
@@ -39,14 +39,7 @@ export class AccountDataController {
     const parsed = deletion.safeParse(req.body ?? {});
     if (!parsed.success) throw new InvalidInput({ currentPassword: 'Enter your current password.' });
     const ip = req.ip ?? 'unknown';
-    const found = await this.deps.guard.attempt({ subject: me.login, ip }, async () => {
-      const user = await this.deps.users.findById(me.id);
-      return user && (await this.deps.hasher.verify(parsed.data.currentPassword, user.passwordHash)) ? user : undefined;
-    });
-    if (!found) {
-      await this.deps.events.record({ type: 'password_change_failed', userId: me.id, login: me.login, ip, detail: { for: 'delete' } });
-      throw new WrongCredentials();
-    }
+    if (!(await this.deps.currentPassword.verify(me, parsed.data.currentPassword, ip, 'delete'))) throw new WrongCredentials();
     await this.deps.signIns.end({ userId: me.id }, 'deleted', { ip, detail: { login: me.login } }, undefined, async (tx) => {
       await this.deps.guard.forgetSubjects(tx, [me.login, me.email.toLowerCase()]);
       await this.deps.users.delete(tx, me.id);

@@ -1,7 +1,6 @@
 import type { Request, Response } from 'express';
-import type { SecurityEvents } from '../audit/security-events.sql.js';
-import type { AttemptGuard } from '../auth/attempt-guard.js';
 import type { Authentication } from '../auth/authentication.js';
+import type { CurrentPassword } from '../auth/current-password.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import { parsePasswordChange } from '../auth/user-rules.js';
 import type { UserStore, UserWithHash } from '../auth/users.sql.js';
@@ -11,8 +10,8 @@ import { wantsJson } from '../http/negotiation.js';
 import type { SignIns } from '../sessions/sign-ins.js';
 
 /**
- * GET/POST /account/password. The current password goes through the attempt guard (a stolen
- * session cannot guess it faster than a sign-in could). Success: in one transaction the password is
+ * GET/POST /account/password. The current password is checked through CurrentPassword (the
+ * attempt guard). Success: in one transaction the password is
  * set and every sign-in of the user ends; then a new session with a new id starts here.
  */
 export class PasswordController {
@@ -21,9 +20,8 @@ export class PasswordController {
       auth: Authentication;
       users: UserStore;
       hasher: PasswordHasher;
-      guard: AttemptGuard;
+      currentPassword: CurrentPassword;
       signIns: SignIns;
-      events: SecurityEvents;
     },
   ) {}
 
@@ -37,14 +35,8 @@ export class PasswordController {
       if (!me) throw new Unauthenticated();
       const { currentPassword, newPassword: next } = parsePasswordChange(req.body);
       const ip = req.ip ?? 'unknown';
-      const stored = await this.deps.guard.attempt({ subject: me.login, ip }, async () => {
-        const found = await this.deps.users.findById(me.id);
-        return found && (await this.deps.hasher.verify(currentPassword, found.passwordHash)) ? found : undefined;
-      });
-      if (!stored) {
-        await this.deps.events.record({ type: 'password_change_failed', userId: me.id, login: me.login, ip });
-        throw new InvalidInput({ currentPassword: 'Your current password is not correct.' });
-      }
+      const stored = await this.deps.currentPassword.verify(me, currentPassword, ip, 'change');
+      if (!stored) throw new InvalidInput({ currentPassword: 'Your current password is not correct.' });
       if (await this.deps.hasher.verify(next, stored.passwordHash)) {
         throw new InvalidInput({ newPassword: 'Choose a password different from the current one.' });
       }

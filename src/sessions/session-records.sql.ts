@@ -59,12 +59,6 @@ export class SessionRecords {
     return rows[0] && { kind: rows[0].kind, familyId: rows[0].family_id };
   }
 
-  /** The handle of a token family's record. */
-  async handleOfFamily(familyId: string): Promise<string | undefined> {
-    const { rows } = await this.pool.query<{ handle: string }>('SELECT handle FROM security.sessions WHERE family_id = $1', [familyId]);
-    return rows[0]?.handle;
-  }
-
   /** The user's open records, newest first. */
   async openForUser(userId: number): Promise<SignInRecord[]> {
     const { rows } = await this.pool.query<SignInRecord>(
