@@ -39,7 +39,7 @@ const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const config = loadConfig({ DATABASE_URL: url.toString(), APP_ORIGIN: base, BCRYPT_COST: String(cost), LOGIN_MAX_FAILURES: '1000', LOGIN_IP_DAILY_FAILURES: '1000000' });
 const pool = createPool(url.toString(), { max: 10, logger });
 const signingKey = await loadSigningKey({ dataDir: '.data/bench-keys', privateKeyPath: undefined });
-server.on('request', createApp({ config, pool, logger, sessionSecrets: ['b'.repeat(40)], signingKey }).app);
+server.on('request', createApp({ config, pool, logger, sessionSecrets: ['b'.repeat(40)], signingKey, databaseUrl: url.toString() }).app);
 
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
 import express, { type RequestHandler } from 'express';
 
+import { showAccount } from './account/account-controller.js';
 import { AccountDataController } from './account/account-data-controller.js';
+import { EmailController } from './account/email-controller.js';
 import { PasswordController } from './account/password-controller.js';
 import { AccountSessionsController } from './account/sessions-controller.js';
 import { AdminController } from './admin/admin-controller.js';
@@ -14,6 +16,7 @@ import { Authentication } from './auth/authentication.js';
 import { CurrentPassword } from './auth/current-password.js';
 import { DeviceCookie } from './auth/device-cookie.js';
 import { EmailConfirmations } from './auth/email-confirmations.sql.js';
+import { KnownDevices } from './auth/known-devices.sql.js';
 import { LoginController } from './auth/login-controller.js';
 import { LogoutController } from './auth/logout-controller.js';
 import { createPassport } from './auth/passport-setup.js';
@@ -37,7 +40,14 @@ import { requestLogger } from './http/request-logger.js';
 import { protectedByDefault } from './http/routes.js';
 import { securityHeaders } from './http/security-headers.js';
 import type { Logger } from './logger.js';
+import { AccountMail } from './mail/account-mail.js';
+import { MailQueue } from './mail/mail-queue.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
+import { MailTemplates } from './mail/templates.js';
+import { AccountLinks } from './recovery/account-links.sql.js';
+import { NotMeController } from './recovery/not-me-controller.js';
+import { noReferrer, PasswordResetController } from './recovery/password-reset-controller.js';
+import { SignInNotices } from './recovery/sign-in-notices.js';
 import { derivedKeys } from './secrets/derived-keys.js';
 import { AppSignInSockets } from './sessions/app-sign-in-sockets.sql.js';
 import { enforceSessionLifetime } from './sessions/session-lifetime.js';
@@ -71,6 +81,14 @@ export const PUBLIC_ROUTES = [
   'GET /login',
   'POST /login',
   'POST /logout',
+  'GET /password/forgot',
+  'POST /password/forgot',
+  'GET /password/reset',
+  'POST /password/reset',
+  'GET /account/not-me',
+  'POST /account/not-me',
+  'GET /account/email/confirm',
+  'POST /account/email/confirm',
 ] as const;
 
 export interface AppDeps {
@@ -81,11 +99,11 @@ export interface AppDeps {
   sessionSecrets: string[];
   signingKey: SigningKey;
   /**
-   * The database's URL, for the sign-in bus (LISTEN/NOTIFY) that lets every process cache sessions
-   * when SESSION_CACHE is on. Without either, each session is read from the database per request.
+   * The database's URL, for the mail queue's worker and for the sign-in bus (LISTEN/NOTIFY) that lets
+   * every process cache sessions when SESSION_CACHE is on.
    */
-  databaseUrl?: string;
-  /** Defaults to SMTP_URL or the DATA_DIR outbox. */
+  databaseUrl: string;
+  /** How the mail worker delivers: defaults to SMTP_URL or the DATA_DIR outbox. */
   mailer?: Mailer;
 }
 
@@ -94,7 +112,7 @@ export interface Application {
   /** The sign-in lifecycle: every start and end of a sign-in, and its announcement. */
   signIns: SignIns;
   sessionStore: SessionStore;
-  /** Stops what the app started on its own (the sign-in bus). */
+  /** Stops what the app started on its own (the mail worker, the sign-in bus). */
   close(): Promise<void>;
   /** Forgets stale failed-attempt and rate counters (the sweeper runs it hourly). */
   pruneCounters(): Promise<void>;
@@ -159,7 +177,6 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const appSockets = new AppSignInSockets(pool);
   const bus =
     config.sessionCache &&
-    databaseUrl &&
     new SignInBus({
       databaseUrl,
       logger,
@@ -171,6 +188,11 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const records = new SessionRecords(pool);
   const signIns = new SignIns({ pool, sessions: sessionStore, refresh, records, events, users, appSockets, idleMs: config.sessionIdleMs });
   const hasher = new PasswordHasher(config.bcryptCost, config.passwordPepper);
+  const mailQueue = new MailQueue({ databaseUrl, pool, logger, transport: mailer ?? createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, dataDir: config.dataDir, logger }) });
+  const mailStarted = mailQueue.start().catch((err) => logger.error({ err: (err as Error).message }, 'the mail worker did not start; messages wait in the queue'));
+  const mail = new AccountMail({ queue: mailQueue, templates: new MailTemplates(), users, appOrigin: config.appOrigin });
+  const links = new AccountLinks(pool);
+  const notices = new SignInNotices({ devices: new KnownDevices(), links, mail });
   const guard = new AttemptGuard(pool, { maxFailures: config.loginMaxFailures, ipDailyFailures: config.loginIpDailyFailures });
   const devices = new DeviceCookie(config.https);
   const rates = new RateCounters(pool);
@@ -181,21 +203,22 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     passport, csrf, signIns, cookieName, https: config.https, absoluteMs: config.sessionAbsoluteMs, passwordMaxAgeDays: config.passwordMaxAgeDays, assetCookies: assetCookies || undefined,
   });
   const registration = new RegistrationController({
-    auth, users, hasher, pool, guard, events, logger, devices,
-    rates,
+    auth, users, hasher, pool, guard, events, devices, rates, mail, notices,
     ipHourly: config.registerIpHourly,
     requireConfirmation: config.requireEmailConfirmation,
     confirmations: new EmailConfirmations(pool, derivedKeys(sessionSecrets, 'email-confirmation-codes')),
-    mailer: mailer ?? createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, dataDir: config.dataDir, logger }),
   });
   const attempts = new SignInAttempts({ auth, guard, users, events });
   const accessTokens = new AccessTokens(signingKey, config.appOrigin, config.accessTokenSeconds);
   const bearer = new BearerCheck({ access: accessTokens, refresh, users });
-  const tokens = new TokenController({ attempts, access: accessTokens, refresh, signIns, users, https: config.https, refreshMs: config.refreshTokenMs });
-  const login = new LoginController({ auth, attempts, devices, guard, appOrigin: config.appOrigin });
+  const tokens = new TokenController({ attempts, access: accessTokens, refresh, signIns, users, notices, https: config.https, refreshMs: config.refreshTokenMs });
+  const login = new LoginController({ auth, attempts, devices, notices, appOrigin: config.appOrigin });
   const logout = new LogoutController({ auth });
   const currentPassword = new CurrentPassword({ guard, users, hasher, events });
-  const password = new PasswordController({ auth, users, hasher, currentPassword, signIns });
+  const password = new PasswordController({ auth, users, hasher, currentPassword, signIns, mail });
+  const reset = new PasswordResetController({ pool, auth, users, hasher, links, mail, rates, guard, signIns, events });
+  const notMe = new NotMeController({ auth, links, users, signIns, reset });
+  const email = new EmailController({ pool, users, currentPassword, links, mail, signIns, events });
   const accountSessions = new AccountSessionsController({ auth, signIns });
   const chatMessages = new ChatMessages(pool);
   const chat = new ChatController(chatMessages);
@@ -248,7 +271,17 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.get('/login', login.show);
   route.post('/login', login.submit);
   route.post('/logout', logout.submit);
+  route.get('/password/forgot', reset.showForgot);
+  route.post('/password/forgot', reset.forgot);
+  route.get('/password/reset', noReferrer, reset.showReset);
+  route.post('/password/reset', noReferrer, reset.reset);
+  route.get('/account/not-me', noReferrer, notMe.show);
+  route.post('/account/not-me', noReferrer, notMe.submit);
   route.get('/chat', chat.show);
+  route.get('/account', showAccount);
+  route.post('/account/email', email.request);
+  route.get('/account/email/confirm', noReferrer, email.showConfirm);
+  route.post('/account/email/confirm', noReferrer, email.confirm);
   route.get('/account/password', password.show);
   route.post('/account/password', password.submit);
   route.get('/account/sessions', accountSessions.list);
@@ -272,10 +305,12 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     signIns,
     sessionStore,
     async close() {
+      await mailStarted;
+      await mailQueue.stop();
       if (bus) await bus.stop();
     },
     async pruneCounters() {
-      await Promise.all([guard.pruneStale(), rates.pruneStale()]);
+      await Promise.all([guard.pruneStale(), rates.pruneStale(), links.pruneExpired()]);
     },
     socketInputs: {
       handshake: {

@@ -8,6 +8,7 @@ import { InvalidInput, Unauthenticated } from '../http/errors.js';
 import { rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { SignIns } from '../sessions/sign-ins.js';
+import { circumstancesOf, type AccountMail } from '../mail/account-mail.js';
 
 /**
  * GET/POST /account/password. The current password is checked through CurrentPassword (the
@@ -22,6 +23,7 @@ export class PasswordController {
       hasher: PasswordHasher;
       currentPassword: CurrentPassword;
       signIns: SignIns;
+      mail: AccountMail;
     },
   ) {}
 
@@ -47,6 +49,7 @@ export class PasswordController {
       let updated: UserWithHash | undefined;
       await this.deps.signIns.end({ userId: me.id }, 'password_changed', { ip }, async (tx) => {
         updated = await this.deps.users.updatePassword(tx, me.id, hash);
+        if (updated) await this.deps.mail.toUser(tx, me.id, 'password-changed', { how: 'change', ...circumstancesOf(req) });
       });
       if (!updated) throw new Unauthenticated();
       await this.deps.auth.startSessionFor(req, res, updated, { remember });

@@ -15,7 +15,10 @@ export type SecurityEventType =
   | 'unlock'
   | 'password_expired_by_admin'
   | 'tokens_revoked'
-  | 'email_confirmed';
+  | 'email_confirmed'
+  | 'password_reset_requested'
+  | 'email_change_requested'
+  | 'email_changed';
 
 export interface SecurityEvent {
   type: SecurityEventType;

@@ -113,32 +113,20 @@ export class AttemptGuard {
 
   /**
    * A success: clears the subject+IP count, gives back the IP's and the subject's reservation, and
-   * remembers the IP (and the device) as the subject's own.
+   * remembers the IP as the subject's own (the device is remembered when the sign-in starts).
    */
   async release(who: Attempter): Promise<void> {
     const k = keys(who.subject, who.ip);
     await this.pool.query(
       // The counters are locked first, in key order like reserve() does, so the two never deadlock.
-      `WITH locked AS (SELECT key FROM login_throttle WHERE key = ANY($9::text[]) ORDER BY key FOR UPDATE),
+      `WITH locked AS (SELECT key FROM login_throttle WHERE key = ANY($8::text[]) ORDER BY key FOR UPDATE),
        cleared AS (DELETE FROM login_throttle WHERE key = $1 AND key IN (SELECT key FROM locked)),
        undone AS (
          UPDATE login_throttle SET failures = greatest(failures - 1, 0),
                 blocked_until = CASE WHEN failures - 1 < (CASE WHEN key = $2 THEN $6::int ELSE $7::int END) THEN NULL ELSE blocked_until END
-          WHERE key IN ($2, $3) AND key IN (SELECT key FROM locked)),
-       known_ip AS (
-         INSERT INTO login_known_ips (login, ip) VALUES ($4, $5) ON CONFLICT (login, ip) DO UPDATE SET last_success_at = now())
-       INSERT INTO user_devices (user_id, device_hash)
-       SELECT id, $8 FROM users WHERE login = $4 AND $8::text IS NOT NULL
-       ON CONFLICT (user_id, device_hash) DO UPDATE SET last_seen_at = now()`,
-      [k.pair, k.ip, k.login, who.subject, who.ip, this.rules.ipDailyFailures, this.loginThreshold, who.deviceHash ?? null, [k.ip, k.login, k.pair]],
-    );
-  }
-
-  /** Registration counts as a sign-in from that browser: its device becomes the account's first. */
-  async rememberDevice(userId: number, deviceHash: string): Promise<void> {
-    await this.pool.query(
-      'INSERT INTO user_devices (user_id, device_hash) VALUES ($1, $2) ON CONFLICT (user_id, device_hash) DO UPDATE SET last_seen_at = now()',
-      [userId, deviceHash],
+          WHERE key IN ($2, $3) AND key IN (SELECT key FROM locked))
+       INSERT INTO login_known_ips (login, ip) VALUES ($4, $5) ON CONFLICT (login, ip) DO UPDATE SET last_success_at = now()`,
+      [k.pair, k.ip, k.login, who.subject, who.ip, this.rules.ipDailyFailures, this.loginThreshold, [k.ip, k.login, k.pair]],
     );
   }
 

@@ -6,7 +6,7 @@ import type { Csrf } from '../http/csrf.js';
 import { AppError, Unauthenticated } from '../http/errors.js';
 import { wantsJson } from '../http/negotiation.js';
 import { clearSessionCookie, detachSession } from '../sessions/session-lifetime.js';
-import { CredentialsChanged, type EndCause, type SignIns } from '../sessions/sign-ins.js';
+import { CredentialsChanged, type Change, type EndCause, type SignIns } from '../sessions/sign-ins.js';
 import type { CheckedUser, Passport } from './passport-setup.js';
 import { isPasswordExpired } from './password-expiry.js';
 
@@ -64,10 +64,10 @@ export class Authentication {
 
   /**
    * Signs the user in on a fresh session id (no fixation) with a fresh CSRF token and a new public
-   * handle (a browser-session cookie unless `remember`). The session exists only if the credentials checked are still the user's when it is
+   * handle (a browser-session cookie unless `remember`); `within` commits with it. The session exists only if the credentials checked are still the user's when it is
    * written (a password changed meanwhile: 401 wrong_credentials, nothing kept).
    */
-  async startSessionFor(req: Request, res: Response, user: CheckedUser, options: { remember?: boolean } = {}): Promise<void> {
+  async startSessionFor(req: Request, res: Response, user: CheckedUser, options: { remember?: boolean; within?: Change } = {}): Promise<void> {
     if (req.user) await this.deps.signIns.end({ sid: req.sessionID }, 'replaced', { ip: req.ip });
     await new Promise<void>((resolve, reject) => req.login(user as unknown as Express.User, (err) => (err ? reject(err) : resolve())));
     req.user = user.user;
@@ -93,6 +93,7 @@ export class Authentication {
         credentialsVersion: user.credentialsVersion,
         ip: req.ip,
         userAgent: req.get('user-agent'),
+        within: options.within,
       });
     } catch (err) {
       if (!(err instanceof CredentialsChanged)) throw err;

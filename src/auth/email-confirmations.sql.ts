@@ -1,5 +1,5 @@
 import { createHmac, randomInt } from 'node:crypto';
-import type { Pool, PoolClient } from '../db/pool.js';
+import type { Pool, PoolClient, Queryable } from '../db/pool.js';
 
 export const CODE_LIFETIME_MS = 15 * 60_000;
 
@@ -20,7 +20,7 @@ export class EmailConfirmations {
   }
 
   /** A new code for the user (the earlier one dies). */
-  async issue(userId: number, client: Pool | PoolClient = this.pool): Promise<string> {
+  async issue(userId: number, client: Queryable = this.pool): Promise<string> {
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     await client.query(
       `INSERT INTO email_confirmations (user_id, code_hash, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond')
@@ -31,11 +31,11 @@ export class EmailConfirmations {
   }
 
   /** A new code for the unconfirmed account of this address, if there is one. */
-  async reissue(email: string): Promise<{ userId: number; email: string; code: string } | undefined> {
-    const { rows } = await this.pool.query<{ id: number; email: string }>('SELECT id, email FROM users WHERE lower(email) = lower($1) AND NOT email_confirmed', [email.trim()]);
+  async reissue(email: string, db: Queryable = this.pool): Promise<{ userId: number; email: string; code: string } | undefined> {
+    const { rows } = await db.query<{ id: number; email: string }>('SELECT id, email FROM users WHERE lower(email) = lower($1) AND NOT email_confirmed', [email.trim()]);
     const user = rows[0];
     if (!user) return undefined;
-    return { userId: user.id, email: user.email, code: await this.issue(user.id) };
+    return { userId: user.id, email: user.email, code: await this.issue(user.id, db) };
   }
 
   /** Uses the code (once): confirms the email and returns the user id, or undefined. */

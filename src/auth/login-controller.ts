@@ -1,7 +1,8 @@
 import type { Request, Response } from 'express';
 import { checked, formValues, rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
-import type { AttemptGuard } from './attempt-guard.js';
+import { circumstancesOf } from '../mail/account-mail.js';
+import type { SignInNotices } from '../recovery/sign-in-notices.js';
 import type { Authentication } from './authentication.js';
 import type { DeviceCookie } from './device-cookie.js';
 import { publicUser } from './public-user.js';
@@ -15,7 +16,7 @@ export class LoginController {
       auth: Authentication;
       attempts: SignInAttempts;
       devices: DeviceCookie;
-      guard: AttemptGuard;
+      notices: SignInNotices;
       appOrigin: string;
     },
   ) {}
@@ -23,7 +24,7 @@ export class LoginController {
   show = (req: Request, res: Response) => {
     if (req.user) return res.redirect(303, '/');
     const returnTo = safeReturnTo(req.query.returnTo, this.deps.appOrigin) ?? '';
-    res.render('login', { error: undefined, fields: {}, values: { returnTo }, confirmed: req.query.confirmed === '1' });
+    res.render('login', { error: undefined, fields: {}, values: { returnTo }, confirmed: req.query.confirmed === '1', reset: req.query.reset === '1' });
   };
 
   submit = async (req: Request, res: Response) => {
@@ -32,9 +33,10 @@ export class LoginController {
       const knownDevice = this.deps.devices.hashFrom(req);
       const remember = checked(req.body, 'remember');
       const user = await this.deps.attempts.verify(req, res, parseSignIn(req.body), knownDevice);
-      await this.deps.auth.startSessionFor(req, res, user, { remember });
-      // A browser that signs in keeps a device cookie; a new one becomes one of the user's devices.
-      if (!knownDevice) await this.deps.guard.rememberDevice(user.user.id, this.deps.devices.ensure(req, res));
+      // A browser that signs in keeps a device cookie; a device new to this user is news to them.
+      const device = this.deps.devices.ensure(req, res);
+      const notice = this.deps.notices.signedIn({ id: user.user.id, credentialsVersion: user.credentialsVersion }, device, circumstancesOf(req));
+      await this.deps.auth.startSessionFor(req, res, user, { remember, within: notice });
 
       if (wantsJson(req)) return res.status(200).json({ user: publicUser(user.user) });
       res.redirect(303, user.passwordExpired ? '/account/password' : (safeReturnTo(values.returnTo, this.deps.appOrigin) ?? '/'));

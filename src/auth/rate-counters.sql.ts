@@ -1,4 +1,4 @@
-import type { Pool } from '../db/pool.js';
+import type { Pool, Queryable } from '../db/pool.js';
 
 /**
  * rate_counters: fixed-window counts of requests (not failures) per key, for rules such as
@@ -8,8 +8,8 @@ export class RateCounters {
   constructor(private readonly pool: Pool) {}
 
   /** Counts one hit; resolves the seconds to wait when it is over the limit, or 0 when it may go on. */
-  async hit(key: string, limit: number, windowSeconds: number): Promise<number> {
-    const { rows } = await this.pool.query<{ hits: number; wait: number }>(
+  async hit(key: string, limit: number, windowSeconds: number, db: Queryable = this.pool): Promise<number> {
+    const { rows } = await db.query<{ hits: number; wait: number }>(
       `INSERT INTO rate_counters AS c (key, hits, window_started_at) VALUES ($1, 1, now())
        ON CONFLICT (key) DO UPDATE SET
          hits = CASE WHEN c.window_started_at <= now() - $2 * interval '1 second' THEN 1 ELSE c.hits + 1 END,

@@ -1,11 +1,11 @@
 import type { Request, Response } from 'express';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
-import { withTransaction, type Pool } from '../db/pool.js';
+import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
 import { InvalidInput } from '../http/errors.js';
 import { checked, formValues, rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
-import type { Logger } from '../logger.js';
-import type { Mailer } from '../mail/mailer.js';
+import type { AccountMail } from '../mail/account-mail.js';
+import type { SignInNotices } from '../recovery/sign-in-notices.js';
 import { TooManyAttempts, type AttemptGuard } from './attempt-guard.js';
 import type { Authentication } from './authentication.js';
 import type { DeviceCookie } from './device-cookie.js';
@@ -31,14 +31,14 @@ export class RegistrationController {
       pool: Pool;
       requireConfirmation: boolean;
       confirmations: EmailConfirmations;
-      mailer: Mailer;
+      mail: AccountMail;
+      notices: SignInNotices;
       guard: AttemptGuard;
       rates: RateCounters;
       /** REGISTER_IP_HOURLY; 0 = no limit. */
       ipHourly: number;
       devices: DeviceCookie;
       events: SecurityEvents;
-      logger: Logger;
     },
   ) {}
 
@@ -63,21 +63,24 @@ export class RegistrationController {
       const fields = { login: input.login, email: input.email, name: input.name, passwordHash };
       if (!this.deps.requireConfirmation) {
         const user = await this.deps.users.create(fields);
-        await this.deps.auth.startSessionFor(req, res, user, { remember: checked(req.body, 'remember') });
         // Registration counts as a sign-in from this browser: its first device, which is not news.
-        await this.deps.guard.rememberDevice(user.user.id, this.deps.devices.ensure(req, res));
+        const within = this.deps.notices.firstDevice(user.user.id, this.deps.devices.ensure(req, res));
+        await this.deps.auth.startSessionFor(req, res, user, { remember: checked(req.body, 'remember'), within });
         if (wantsJson(req)) return res.status(201).json({ user: user.user });
         return res.redirect(303, '/');
       }
 
-      // The user and their code are written together, or neither is. An unconfirmed account whose
-      // code has expired holds neither its login nor its email: it gives way here.
-      const { user, code } = await withTransaction(this.deps.pool, async (client) => {
-        const created = await this.deps.users.create({ ...fields, emailConfirmed: false }, client, { replaceUnconfirmed: true });
-        return { user: created.user, code: await this.deps.confirmations.issue(created.user.id, client) };
+      // The user, their code and its message are written together, or none is. An unconfirmed
+      // account whose code has expired holds neither its login nor its email: it gives way here.
+      const device = this.deps.devices.ensure(req, res);
+      const user = await withTransaction(this.deps.pool, async (tx) => {
+        const created = await this.deps.users.create({ ...fields, emailConfirmed: false }, tx, { replaceUnconfirmed: true });
+        const code = await this.deps.confirmations.issue(created.user.id, tx);
+        await this.deps.rates.hit(`confirmation-codes:${created.user.email.toLowerCase()}`, CODES_PER_ADDRESS_HOURLY, 3600, tx);
+        await this.deps.notices.firstDevice(created.user.id, device)(tx);
+        await this.sendCode(tx, created.user.email, code);
+        return created.user;
       });
-      await this.deps.rates.hit(`confirmation-codes:${user.email.toLowerCase()}`, CODES_PER_ADDRESS_HOURLY, 3600);
-      this.sendCode(user.email, code);
       if (wantsJson(req)) return res.status(201).json({ user });
       res.redirect(303, `/register/confirm?email=${encodeURIComponent(user.email)}`);
     } catch (err) {
@@ -119,9 +122,11 @@ export class RegistrationController {
     try {
       const { email } = parseResend(req.body);
       if (this.deps.requireConfirmation) {
-        const over = await this.deps.rates.hit(`confirmation-codes:${email.toLowerCase()}`, CODES_PER_ADDRESS_HOURLY, 3600);
-        const issued = over ? undefined : await this.deps.confirmations.reissue(email);
-        if (issued) this.sendCode(issued.email, issued.code);
+        await withTransaction(this.deps.pool, async (tx) => {
+          const over = await this.deps.rates.hit(`confirmation-codes:${email.toLowerCase()}`, CODES_PER_ADDRESS_HOURLY, 3600, tx);
+          const issued = over ? undefined : await this.deps.confirmations.reissue(email, tx);
+          if (issued) await this.sendCode(tx, issued.email, issued.code);
+        });
       }
       if (wantsJson(req)) return res.status(202).json({});
       res.redirect(303, '/register/confirm?sent=1');
@@ -130,16 +135,9 @@ export class RegistrationController {
     }
   };
 
-  /** Not awaited: the answer never waits for mail (and so does not tell who has an account). */
-  private sendCode(to: string, code: string): void {
-    const minutes = CODE_LIFETIME_MS / 60_000;
-    this.deps.mailer
-      .send({
-        to,
-        subject: 'Your confirmation code',
-        text: `Your confirmation code is ${code}\n\nEnter it on the confirmation page within ${minutes} minutes. If you did not register, ignore this message.\n`,
-      })
-      // The account exists either way; the operator sees why no code arrived.
-      .catch((err) => this.deps.logger.error({ err: (err as Error).message }, 'could not send the confirmation email'));
+  /** Queued with the code it carries; the answer never waits for SMTP. */
+  private sendCode(tx: PoolClient, to: string, code: string): Promise<void> {
+    const confirmUrl = this.deps.mail.url('/register/confirm', { email: to });
+    return this.deps.mail.toAddress(tx, to, 'confirmation-code', { code, minutes: CODE_LIFETIME_MS / 60_000, confirmUrl });
   }
 }

@@ -123,3 +123,25 @@ export function parseEmailConfirmation(body: unknown): z.infer<typeof emailConfi
 export function parseResend(body: unknown): z.infer<typeof resend> {
   return parse(resend, body);
 }
+
+const forgotPassword = z.object({ email: addressField.transform((s) => s.toLowerCase()) });
+const resetPassword = z.object({ newPassword });
+const emailChange = z.object({
+  currentPassword: z.string({ error: 'Enter your current password.' }).min(1, 'Enter your current password.').max(1024),
+  newEmail: email,
+});
+
+/** POST /password/forgot: the address (lower-cased: the per-address cap counts it once). */
+export function parseForgotPassword(body: unknown): z.infer<typeof forgotPassword> {
+  return parse(forgotPassword, body);
+}
+
+/** POST /password/reset: the new password, by the registration rules (the token is judged apart). */
+export function parseResetPassword(body: unknown): z.infer<typeof resetPassword> {
+  return parse(resetPassword, body);
+}
+
+/** POST /account/email. */
+export function parseEmailChange(body: unknown): z.infer<typeof emailChange> {
+  return parse(emailChange, body);
+}

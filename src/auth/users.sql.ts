@@ -177,6 +177,47 @@ export class UserStore {
   }
 
   /** Deletes the user; their roles, devices, confirmations and presence go with them (foreign keys), their messages stay authorless. */
+  /** The account a reset request names by its address, if any. */
+  async byEmail(db: Queryable, email: string): Promise<{ id: number; login: string; email: string; credentialsVersion: number; disabled: boolean } | undefined> {
+    const { rows } = await db.query<{ id: number; login: string; email: string; credentials_version: number; disabled: boolean }>(
+      'SELECT id, login, email, credentials_version, disabled_at IS NOT NULL AS disabled FROM users WHERE lower(email) = lower($1)',
+      [email.trim()],
+    );
+    const row = rows[0];
+    return row && { id: row.id, login: row.login, email: row.email, credentialsVersion: row.credentials_version, disabled: row.disabled };
+  }
+
+  /** Whether another account holds this address (compared case-insensitively). */
+  async emailTaken(email: string, exceptId: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query('SELECT 1 FROM users WHERE lower(email) = lower($1) AND id <> $2', [email.trim(), exceptId]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** A mailbox proven to be the user's (a reset link opened, a new address confirmed). */
+  async confirmEmail(db: Queryable, id: number): Promise<void> {
+    await db.query('UPDATE users SET email_confirmed = true, updated_at = now() WHERE id = $1 AND NOT email_confirmed', [id]);
+  }
+
+  /** The confirmed new address. A taken one: AlreadyRegistered (the unique index decides under races). */
+  async changeEmail(db: Queryable, id: number, newEmail: string): Promise<UserWithHash | undefined> {
+    try {
+      const { rows } = await db.query<UserRow>(
+        `UPDATE users SET email = $2, email_confirmed = true, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, newEmail],
+      );
+      return rows[0] && this.toFull(rows[0]);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw new AlreadyRegistered();
+      throw err;
+    }
+  }
+
+  /** Where a message to this user goes, and whether they may be sent one. */
+  async mailTarget(db: Queryable, id: number): Promise<{ email: string; login: string; disabled: boolean } | undefined> {
+    const { rows } = await db.query<{ email: string; login: string; disabled: boolean }>('SELECT email, login, disabled_at IS NOT NULL AS disabled FROM users WHERE id = $1', [id]);
+    return rows[0];
+  }
+
   async delete(client: Queryable, id: number): Promise<boolean> {
     const { rowCount } = await client.query('DELETE FROM users WHERE id = $1', [id]);
     return rowCount === 1;

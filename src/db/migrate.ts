@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import type { Logger } from '../logger.js';
+import { installMailQueue } from '../mail/mail-queue.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -17,6 +18,8 @@ export async function runMigrations(databaseUrl: string, logger: Logger): Promis
     log: () => {},
     logger: { debug: () => {}, info: () => {}, warn: (m: string) => logger.warn(m), error: (m: string) => logger.error(m) },
   });
+  // The mail queue's tables are pg-boss's own, installed and upgraded by pg-boss (it takes its own lock).
+  await installMailQueue(databaseUrl);
   const names = applied.map((m) => m.name);
   if (names.length) logger.info({ migrations: names }, 'database migrated');
   return names;

@@ -43,9 +43,26 @@ export function describeDbError(err: unknown): { code?: string; message: string 
   return { ...(typeof e?.code === 'string' ? { code: e.code } : {}), message: typeof e?.message === 'string' ? e.message : String(err) };
 }
 
+/** Anything that runs a query: the pool, or a client inside a transaction. */
+export type Queryable = Pick<Pool | PoolClient, 'query'>;
+
+const commitHooks = new WeakMap<object, Array<() => void>>();
+
+/**
+ * Runs `hook` once the transaction `db` belongs to has committed (at once when `db` is the pool):
+ * for work that must see the committed rows, such as waking the mail worker. Dropped on rollback.
+ */
+export function afterCommit(db: Queryable, hook: () => void): void {
+  const hooks = commitHooks.get(db);
+  if (hooks) hooks.push(hook);
+  else queueMicrotask(hook);
+}
+
 /** Runs fn in one transaction: all of its writes land, or none do. */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  const hooks: Array<() => void> = [];
+  commitHooks.set(client, hooks);
   // A checked-out client that loses its connection emits 'error'; unhandled, that would crash.
   const onError = () => {};
   client.on('error', onError);
@@ -54,12 +71,15 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
+    commitHooks.delete(client);
+    for (const hook of hooks) queueMicrotask(hook);
     return result;
   } catch (err) {
     broken = isDatabaseUnavailable(err);
     if (!broken) await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
+    commitHooks.delete(client);
     client.off('error', onError);
     client.release(broken ? true : undefined);
   }

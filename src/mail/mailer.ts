@@ -18,7 +18,8 @@ export interface Mailer {
 export function createMailer(options: { smtpUrl: string | undefined; from: string; dataDir: string; logger: Logger }): Mailer {
   const { from, logger } = options;
   if (options.smtpUrl) {
-    const transport = nodemailer.createTransport(options.smtpUrl);
+    // Bounded, so a hung SMTP server fails the try (and the queue retries) well inside the job's expiry.
+    const transport = nodemailer.createTransport(options.smtpUrl, { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 } as never);
     return {
       async send(mail) {
         await transport.sendMail({ from, ...mail });

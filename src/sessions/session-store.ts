@@ -234,9 +234,10 @@ export class SessionStore extends PGStore {
   }
 
   /** Puts the user's current role grants into each of their live sessions (a role change applies at their next request). */
-  async refreshGrants(client: Queryable, userId: number): Promise<string[]> {
+  async refreshStoredUser(client: Queryable, userId: number): Promise<string[]> {
     const { rows } = await client.query<{ sid: string }>(
-      `UPDATE express_sessions e SET sess = jsonb_set(e.sess::jsonb, '{passport,user,grants}', (${ROLE_GRANTS_SQL})::jsonb)::json
+      `UPDATE express_sessions e
+          SET sess = jsonb_set(jsonb_set(e.sess::jsonb, '{passport,user,grants}', (${ROLE_GRANTS_SQL})::jsonb), '{passport,user,email}', to_jsonb(users.email))::json
          FROM users WHERE users.id = e.user_id AND e.user_id = $1 RETURNING e.sid`,
       [userId],
     );

@@ -92,19 +92,21 @@ export class SignIns {
   /**
    * Starts a browser sign-in: the session row, its record and the audit event, only if the
    * credentials checked (at `credentialsVersion`) are still the user's. Throws CredentialsChanged.
+   * `within` commits with it (the device, and the "new sign-in" notice).
    */
-  async startBrowser(input: { sid: string; sess: SessionData & { handle: string }; userId: number; credentialsVersion: number; ip?: string; userAgent?: string }): Promise<void> {
+  async startBrowser(input: { sid: string; sess: SessionData & { handle: string }; userId: number; credentialsVersion: number; ip?: string; userAgent?: string; within?: Change }): Promise<void> {
     const { sessions, records, events, users } = this.deps;
     await withTransaction(this.deps.pool, async (tx) => {
       if (!(await users.holdCredentials(tx, input.userId, input.credentialsVersion))) throw new CredentialsChanged();
       await sessions.insert(tx, input.sid, input.sess);
       await records.open(tx, { handle: input.sess.handle, kind: 'browser', userId: input.userId, ip: input.ip, userAgent: input.userAgent });
       await events.record({ type: 'sign_in', userId: input.userId, sessionHandle: input.sess.handle, ip: input.ip ?? null }, tx);
+      if (input.within) await input.within(tx);
     });
   }
 
   /** Starts a token sign-in (a refresh-token family), on the same terms. Throws CredentialsChanged. */
-  async startFamily(input: { userId: number; credentialsVersion: number; fingerprint: string; ip?: string; userAgent?: string }): Promise<{ token: string; familyId: string; handle: string }> {
+  async startFamily(input: { userId: number; credentialsVersion: number; fingerprint: string; ip?: string; userAgent?: string; within?: Change }): Promise<{ token: string; familyId: string; handle: string }> {
     const { refresh, records, events, users } = this.deps;
     const familyId = randomUUID();
     const handle = randomBytes(16).toString('base64url');
@@ -113,6 +115,7 @@ export class SignIns {
       const created = await refresh.create(tx, input.userId, familyId, input.fingerprint);
       await records.open(tx, { handle, kind: 'app', familyId, userId: input.userId, ip: input.ip, userAgent: input.userAgent });
       await events.record({ type: 'sign_in', userId: input.userId, sessionHandle: handle, ip: input.ip ?? null, detail: { kind: 'app' } }, tx);
+      if (input.within) await input.within(tx);
       return created;
     });
     return { token, familyId, handle };
@@ -179,12 +182,23 @@ export class SignIns {
    * request, in the same transaction; token sign-ins get it at their next refresh.
    */
   async refreshRoles(userId: number, change: Change): Promise<void> {
+    const sids = await this.refreshStoredUser(userId, change);
+    this.announce({ kind: 'roles_changed', userId, sids, families: [], reason: 'roles_changed' });
+  }
+
+  /** A changed profile (a confirmed new address), with `change`, reaches every live browser sign-in of the user. */
+  async refreshProfile(userId: number, change: Change): Promise<void> {
+    await this.refreshStoredUser(userId, change);
+  }
+
+  /** Runs `change`, then rewrites the user (grants, address) that every live session of theirs keeps, in one transaction. */
+  private async refreshStoredUser(userId: number, change: Change): Promise<string[]> {
     const sids = await withTransaction(this.deps.pool, async (tx) => {
       await change(tx);
-      return this.deps.sessions.refreshGrants(tx, userId);
+      return this.deps.sessions.refreshStoredUser(tx, userId);
     });
     this.deps.sessions.forget(sids);
-    this.announce({ kind: 'roles_changed', userId, sids, families: [], reason: 'roles_changed' });
+    return sids;
   }
 
   /** The user's live sign-ins of both kinds, newest first. */

@@ -4,6 +4,8 @@ import { PasswordExpired, WrongCredentials } from '../auth/authentication.js';
 import { fingerprintDevice } from '../auth/device-cookie.js';
 import type { SignInAttempts } from '../auth/sign-in.js';
 import { parseSignIn } from '../auth/user-rules.js';
+import { circumstancesOf } from '../mail/account-mail.js';
+import type { SignInNotices } from '../recovery/sign-in-notices.js';
 import type { UserStore } from '../auth/users.sql.js';
 import { isCrossSite } from '../http/csrf.js';
 import { AppError, CsrfFailed, InvalidInput } from '../http/errors.js';
@@ -41,6 +43,7 @@ export class TokenController {
       refresh: RefreshTokens;
       signIns: SignIns;
       users: UserStore;
+      notices: SignInNotices;
       https: boolean;
       refreshMs: number;
     },
@@ -57,7 +60,8 @@ export class TokenController {
   login = async (req: Request, res: Response) => {
     const input = parseSignIn(req.body);
     const fingerprint = fingerprintOf(req.body);
-    const user = await this.deps.attempts.verify(req, res, input, fingerprintDevice(fingerprint));
+    const device = fingerprintDevice(fingerprint);
+    const user = await this.deps.attempts.verify(req, res, input, device);
     if (user.passwordExpired) throw new PasswordExpired();
     let started;
     try {
@@ -67,6 +71,8 @@ export class TokenController {
         fingerprint,
         ip: req.ip,
         userAgent: req.get('user-agent'),
+        // For the token API the fingerprint is the device: a new one is news to the user.
+        within: this.deps.notices.signedIn({ id: user.user.id, credentialsVersion: user.credentialsVersion }, device, circumstancesOf(req)),
       });
     } catch (err) {
       // The password changed while this sign-in was being checked: nothing made from it survives.

@@ -6,8 +6,9 @@ export class FakeSmtp {
   private readonly server = net.createServer((socket) => this.converse(socket));
   port = 0;
 
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+  /** Listens on `port` (0: any free one); resolves its smtp:// URL. */
+  async start(port = 0): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
     this.port = (this.server.address() as net.AddressInfo).port;
     return `smtp://127.0.0.1:${this.port}`;
   }

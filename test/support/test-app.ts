@@ -77,9 +77,10 @@ export async function startTestApp(options: {
     async close({ keepDatabase = false } = {}) {
       server.closeAllConnections();
       await sockets.close();
+      // The app's own workers (mail) finish before the pools they use go.
+      await application.close();
       await pool.end().catch(() => {});
       await socketPool.end().catch(() => {});
-      await application.close();
       await db.end();
       await proxy?.stop();
       if (!keepDatabase) await database.drop();

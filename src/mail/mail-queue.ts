@@ -1,0 +1,133 @@
+import PgBoss from 'pg-boss';
+import { afterCommit, withTransaction, type Pool, type Queryable } from '../db/pool.js';
+import type { Logger } from '../logger.js';
+import type { Mail, Mailer } from './mailer.js';
+
+const MAIL_QUEUE = 'mail';
+
+/** After a failed try, the next one waits 1, 2, 4 ... seconds, never more than this (SMTP back: out within a minute). */
+const MAX_BACKOFF_S = 45;
+/** Messages fetched (and sent side by side) at a time by one process. */
+const BATCH = 10;
+/** A message SMTP has refused for this long is given up (and logged). */
+const GIVE_UP_MS = 7 * 86_400_000;
+
+/**
+ * pg-boss's own retry only covers a worker that died or hung mid-send (the job expires and is tried
+ * again); an SMTP failure is rescheduled by deliver() with a capped backoff, which pg-boss 10 (the last
+ * release for Node 20) cannot express: its exponential backoff has no cap.
+ */
+const QUEUES: PgBoss.Queue[] = [{ name: MAIL_QUEUE, retryLimit: 1000, retryDelay: 10, retryBackoff: false, expireInSeconds: 60, retentionDays: 8 }];
+
+/** What a job carries: the message, and how many tries it has had. */
+interface MailJob extends Mail {
+  tries?: number;
+  firstQueuedAt?: number;
+}
+
+/** pg-boss's own tables live in this schema, installed and upgraded by pg-boss itself. */
+const SCHEMA = 'pgboss';
+
+/** Installs (or upgrades) pg-boss's schema and creates the mail queues; part of the migrations. */
+export async function installMailQueue(databaseUrl: string): Promise<void> {
+  const boss = new PgBoss({ connectionString: databaseUrl, schema: SCHEMA, max: 1, supervise: false, schedule: false });
+  boss.on('error', () => {});
+  await boss.start();
+  try {
+    for (const queue of QUEUES) {
+      if (!(await boss.getQueue(queue.name))) await boss.createQueue(queue.name, queue);
+    }
+  } finally {
+    await boss.stop({ graceful: false, wait: true });
+  }
+}
+
+/**
+ * The durable mail queue (pg-boss on PostgreSQL): a message is queued in the transaction of the change
+ * that causes it, and a worker in every app process delivers it. pg-boss fetches with SKIP LOCKED, so
+ * each message goes to one worker, and retries failures with backoff; a message that carried a link
+ * is deleted once delivered. Requests never wait for SMTP.
+ */
+export class MailQueue {
+  private readonly boss: PgBoss;
+  private readonly workers: string[] = [];
+  private started?: Promise<void>;
+
+  constructor(private readonly deps: { databaseUrl: string; pool: Pool; transport: Mailer; logger: Logger }) {
+    this.boss = new PgBoss({
+      connectionString: deps.databaseUrl,
+      schema: SCHEMA,
+      max: 2,
+      application_name: 'express-auth-chat/mail',
+      schedule: false,
+      // Expired (a worker died mid-send) and dead-lettered jobs are moved on at this pace.
+      maintenanceIntervalSeconds: 30,
+      migrate: true,
+    });
+    // pg-boss reports lost connections here; without a listener they would crash the process.
+    this.boss.on('error', (err) => deps.logger.warn({ err: err.message }, 'mail queue error'));
+  }
+
+  /** Starts this process's worker. Until it has, messages are still queued, and any process delivers them. */
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      await this.boss.start();
+      this.workers.push(await this.boss.work<MailJob>(MAIL_QUEUE, { pollingIntervalSeconds: 2, batchSize: BATCH }, (jobs) => this.deliver(jobs)));
+    })();
+    return this.started;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    await this.started.catch(() => {});
+    await this.boss.stop({ graceful: true, wait: true, timeout: 5000 });
+  }
+
+  /** Queues `mail` with `db`'s transaction (or at once on the pool); the local worker wakes at commit. */
+  async enqueue(db: Queryable, mail: Mail): Promise<void> {
+    const job: MailJob = { to: mail.to, subject: mail.subject, text: mail.text, tries: 0, firstQueuedAt: Date.now() };
+    await this.boss.send(MAIL_QUEUE, job, { db: asBossDb(db) });
+    afterCommit(db, () => {
+      for (const id of this.workers) this.boss.notifyWorker(id);
+    });
+  }
+
+  /** One fetched batch, sent side by side; each job is settled on its own (deleted, or rescheduled). */
+  private async deliver(jobs: PgBoss.Job<MailJob>[]): Promise<void> {
+    await Promise.all(jobs.map((job) => this.deliverOne(job)));
+    // A full batch means more may wait: fetch again at once rather than after the polling interval.
+    if (jobs.length === BATCH) for (const id of this.workers) this.boss.notifyWorker(id);
+  }
+
+  private async deliverOne(job: PgBoss.Job<MailJob>): Promise<void> {
+    const { tries = 0, firstQueuedAt = Date.now(), ...mail } = job.data;
+    try {
+      await this.deps.transport.send(mail);
+    } catch (err) {
+      await this.retryLater(job, tries + 1, firstQueuedAt, err);
+      return;
+    }
+    // The message may carry a link or a code: nothing of it is kept once it is out.
+    await this.boss.deleteJob(MAIL_QUEUE, job.id);
+    // Logged without the address, the text or the link.
+    this.deps.logger.info({ job: job.id, subject: mail.subject, tries: tries + 1 }, 'mail delivered');
+  }
+
+  /** Replaces the job by one that starts after the backoff, in one transaction: it is never lost or doubled. */
+  private async retryLater(job: PgBoss.Job<MailJob>, tries: number, firstQueuedAt: number, err: unknown): Promise<void> {
+    const reason = err instanceof Error ? err.message : String(err);
+    if (Date.now() - firstQueuedAt > GIVE_UP_MS) {
+      await this.boss.deleteJob(MAIL_QUEUE, job.id);
+      this.deps.logger.error({ job: job.id, subject: job.data.subject, tries, err: reason }, 'mail given up after a week of failures');
+      return;
+    }
+    const delay = Math.min(MAX_BACKOFF_S, 2 ** (tries - 1));
+    await withTransaction(this.deps.pool, async (tx) => {
+      await this.boss.send(MAIL_QUEUE, { ...job.data, tries, firstQueuedAt }, { db: asBossDb(tx), startAfter: delay });
+      await this.boss.deleteJob(MAIL_QUEUE, job.id, { db: asBossDb(tx) });
+    });
+    this.deps.logger.warn({ job: job.id, subject: job.data.subject, tries, retryInSeconds: delay, err: reason }, 'mail not delivered; will retry');
+  }
+}
+
+const asBossDb = (db: Queryable): PgBoss.Db => ({ executeSql: (text, values) => db.query(text, values) });
