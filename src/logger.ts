@@ -24,7 +24,8 @@ function destination() {
   return dest;
 }
 
-export function createLogger(options: { level: string; pretty?: boolean }): Logger {
+/** `destination`: where the lines go instead of stdout (a test reading what would be logged). */
+export function createLogger(options: { level: string; pretty?: boolean; destination?: pino.DestinationStream }): Logger {
   return pino({
     level: options.level,
     base: undefined,
@@ -46,5 +47,5 @@ export function createLogger(options: { level: string; pretty?: boolean }): Logg
       censor: '[redacted]',
     },
     ...(options.pretty ? { transport: { target: 'pino-pretty', options: { singleLine: true } } } : {}),
-  }, options.pretty ? undefined : destination());
+  }, options.destination ?? (options.pretty ? undefined : destination()));
 }

@@ -11,8 +11,9 @@ import { signedInAdmin, startTestApp, type TestApp } from './support/test-app.js
 const dataDir = mkdtempSync(path.join(tmpdir(), 'eac-recovery-'));
 const outbox = new Outbox(dataDir);
 let app: TestApp;
+const logLines: string[] = [];
 // Each test asks from an address of its own (X-Forwarded-For, believed with TRUST_PROXY), so the per-IP cap is per test.
-before(async () => (app = await startTestApp({ env: { DATA_DIR: dataDir, TRUST_PROXY: 'true' } })));
+before(async () => (app = await startTestApp({ env: { DATA_DIR: dataDir, TRUST_PROXY: 'true' }, logLines })));
 after(async () => {
   await app.close();
   rmSync(dataDir, { recursive: true, force: true });
@@ -365,5 +366,17 @@ describe('changing the email address', () => {
     for (const action of ['/account/email', '/account/delete']) assert.match(page.text, new RegExp(`action="${action}"`));
     assert.match(page.text, new RegExp(u.user.email));
     assert.equal((await new Client(app.url).get('/account')).status, 303, 'protected');
+  });
+});
+
+describe('what the logs hold', () => {
+  test('no token, code or link from any message is ever logged, though the messages were', async () => {
+    // Everything the tests above mailed: every token and link in the outbox.
+    const secrets = outbox.all().flatMap((m) => [...m.body.matchAll(/https?:\/\/\S+|\b[A-Za-z0-9_-]{43}\b|\b\d{6}\b/g)].map((x) => x[0]));
+    const tokens = secrets.filter((s) => /[A-Za-z0-9_-]{43}/.test(s));
+    assert.ok(tokens.length >= 10, `the suite mailed links (${tokens.length})`);
+    const log = logLines.join('');
+    assert.match(log, /mail delivered/, 'the deliveries were logged');
+    for (const secret of secrets) assert.ok(!log.includes(secret), `logged: ${secret.slice(0, 12)}...`);
   });
 });

@@ -93,4 +93,39 @@ describe('in a real browser', () => {
       await bea.close();
     }
   });
+
+  test('an administrator disables a signed-in user from /admin, and that user’s chat tab shows the session has ended', { skip }, async () => {
+    const stamp = Date.now().toString(36);
+    const user = await browser.newContext();
+    const admin = await browser.newContext();
+    try {
+      const chat = await user.newPage();
+      await register(chat, `cy_${stamp}`, 'Cy');
+      await chat.goto(`${app.url}/chat`);
+      await chat.waitForSelector('#status[data-state="online"]');
+
+      const adminPage = await admin.newPage();
+      await register(adminPage, `root_${stamp}`, 'Root');
+      await app.db.query("INSERT INTO user_roles (user_id, role) SELECT id, 'admin' FROM users WHERE login = $1", [`root_${stamp}`]);
+      // Roles are loaded at sign-in: sign in again to hold the new one.
+      await Promise.all([adminPage.waitForURL(`${app.url}/`), adminPage.click('#logout')]);
+      await adminPage.goto(`${app.url}/login`);
+      await adminPage.fill('#login', `root_${stamp}`);
+      await adminPage.fill('#password', 'browser test passphrase 1');
+      await Promise.all([adminPage.waitForURL(`${app.url}/`), adminPage.click('button[type=submit]')]);
+      await adminPage.goto(`${app.url}/admin`);
+      const row = adminPage.locator('tr', { hasText: `cy_${stamp}` });
+      await Promise.all([adminPage.waitForURL(`${app.url}/admin`), row.locator('form[action$="/disable"] button').click()]);
+      await adminPage.locator('tr', { hasText: `cy_${stamp}` }).locator('.badge', { hasText: 'disabled' }).waitFor();
+
+      await chat.waitForSelector('#status[data-state="ended"]', { timeout: 2000 });
+      assert.match((await chat.textContent('#status')) ?? '', /session has ended/);
+      await chat.screenshot({ path: `${ARTIFACTS}/disabled-chat.png`, fullPage: true });
+      await chat.goto(`${app.url}/chat`);
+      assert.match(chat.url(), /\/login\?returnTo=%2Fchat$/, 'signed out for good');
+    } finally {
+      await user.close();
+      await admin.close();
+    }
+  });
 });

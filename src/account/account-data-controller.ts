@@ -7,6 +7,7 @@ import type { CurrentPassword } from '../auth/current-password.js';
 import type { UserStore } from '../auth/users.sql.js';
 import type { ChatMessages } from '../chat/chat-messages.sql.js';
 import { InvalidInput } from '../http/errors.js';
+import { rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { SessionRecords } from '../sessions/session-records.sql.js';
 import type { SignIns } from '../sessions/sign-ins.js';
@@ -35,6 +36,15 @@ export class AccountDataController {
    * user", the audit keeps its events, the login and email are free again.
    */
   delete = async (req: Request, res: Response) => {
+    try {
+      await this.deleteAccount(req, res);
+    } catch (err) {
+      // The form lives on /account: a wrong password shows it again there.
+      if (!rerenderForm(req, res, err, 'account', {})) throw err;
+    }
+  };
+
+  private async deleteAccount(req: Request, res: Response): Promise<void> {
     const me = req.user!;
     const parsed = deletion.safeParse(req.body ?? {});
     if (!parsed.success) throw new InvalidInput({ currentPassword: 'Enter your current password.' });
@@ -45,9 +55,9 @@ export class AccountDataController {
       await this.deps.users.delete(tx, me.id);
     });
     this.deps.auth.leaveAnonymous(req, res);
-    if (wantsJson(req)) return res.status(204).end();
+    if (wantsJson(req)) return void res.status(204).end();
     res.redirect(303, '/');
-  };
+  }
 
   /** One JSON download of the user's own data: no hash, token or session id in it. */
   export = async (req: Request, res: Response) => {

@@ -35,6 +35,8 @@ export async function startTestApp(options: {
     sessionSecrets?: string[];
     /** Another app's database, kept when this one closes (a restart with other settings). */
     databaseUrl?: string;
+    /** Collects every log line (at debug level) instead of discarding them. */
+    logLines?: string[];
   } = {},
 ): Promise<TestApp> {
   const database = options.databaseUrl ? { url: options.databaseUrl, drop: async () => {} } : await createTestDatabase();
@@ -54,7 +56,10 @@ export async function startTestApp(options: {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // Suites register many users from one address: no registration limit unless a test asks for one.
   const config = loadConfig({ BCRYPT_COST: '4', LOG_LEVEL: 'silent', APP_ORIGIN: url, DATABASE_URL: appUrl, REGISTER_IP_HOURLY: '0', ...options.env });
-  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const lines = options.logLines;
+  const logger = lines
+    ? createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } })
+    : createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const pool = createPool(appUrl, { max: 5, logger });
   // One signing key per run (under .data/test-keys), as DATA_DIR would hold one per deployment.
   const signingKey = await loadSigningKey({ dataDir: options.keyDir ?? '.data/test-keys', privateKeyPath: config.jwtPrivateKeyPath });
