@@ -118,6 +118,16 @@ describe('password reset', () => {
     assert.equal(done.status, 303);
     assert.equal(done.location, '/login?reset=1');
     assert.ok(!done.setCookies.some((c) => /^sid=[^;]+/.test(c) && !/Expires=Thu, 01 Jan 1970/i.test(c)), 'not signed in');
+    // The reset page sends no referrer, so browsers post its form with `Origin: null`: believed only
+    // with Sec-Fetch-Site: same-origin (the other tests' browser client sends the real Origin).
+    const link2 = await resetLink(u.user.email, 2);
+    await browser.get(link2);
+    for (const headers of [{ origin: 'null' }, { origin: 'null', 'sec-fetch-site': 'cross-site' }, { origin: 'null', 'sec-fetch-site': 'same-site' }]) {
+      const refused = await browser.postForm('/password/reset', { token: tokenOf(link2), newPassword: 'from a null origin 33' }, { headers });
+      assert.equal(refused.status, 403, JSON.stringify(headers));
+    }
+    const fromNull = await browser.postForm('/password/reset', { token: tokenOf(link2), newPassword: 'from a null origin 33' }, { headers: { origin: 'null', 'sec-fetch-site': 'same-origin' } });
+    assert.equal(fromNull.status, 303);
     const bad = await browser.get('/password/reset?token=nope');
     assert.equal(bad.status, 400);
     assert.match(bad.text, /href="\/password\/forgot"/);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { linkIn, Outbox } from './support/outbox.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
 /**
@@ -16,11 +19,13 @@ const skip = hasChromium ? false : `no Chromium at ${executablePath}: apt-get in
 const ARTIFACTS = 'test-artifacts';
 let app: TestApp;
 let browser: Browser;
+const dataDir = mkdtempSync(path.join(tmpdir(), 'eac-browser-'));
+const outbox = new Outbox(dataDir);
 
 before(async () => {
   if (skip) return;
   mkdirSync(ARTIFACTS, { recursive: true });
-  app = await startTestApp();
+  app = await startTestApp({ env: { DATA_DIR: dataDir } });
   browser = await chromium.launch({
     executablePath,
     headless: true,
@@ -30,6 +35,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await app?.close();
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function register(page: Page, login: string, name: string) {
@@ -126,6 +132,33 @@ describe('in a real browser', () => {
     } finally {
       await user.close();
       await admin.close();
+    }
+  });
+
+  test('forgot password: the link on /login, the mailed link, a new password, then signing in with it', { skip }, async () => {
+    const stamp = Date.now().toString(36);
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await register(page, `di_${stamp}`, 'Di');
+      await Promise.all([page.waitForURL(`${app.url}/`), page.click('#logout')]);
+      await page.goto(`${app.url}/login`);
+      await Promise.all([page.waitForURL(`${app.url}/password/forgot`), page.click('a[href="/password/forgot"]')]);
+      await page.fill('#email', `di_${stamp}@example.com`);
+      await Promise.all([page.waitForURL(`${app.url}/password/forgot?sent=1`), page.click('button[type=submit]')]);
+      await page.locator('.notice', { hasText: 'on its way' }).waitFor();
+
+      const mail = (await outbox.waitFor(`di_${stamp}@example.com`, /Reset your password/))[0]!;
+      await page.goto(app.url + linkIn(mail, app.url, '/password/reset'));
+      await page.fill('#newPassword', 'a new browser passphrase 2');
+      await Promise.all([page.waitForURL(`${app.url}/login?reset=1`), page.click('button[type=submit]')]);
+      await page.locator('.notice', { hasText: 'password is changed' }).waitFor();
+      await page.fill('#login', `di_${stamp}`);
+      await page.fill('#password', 'a new browser passphrase 2');
+      await Promise.all([page.waitForURL(`${app.url}/`), page.click('button[type=submit]')]);
+      await page.locator('.who', { hasText: 'Di' }).waitFor();
+    } finally {
+      await context.close();
     }
   });
 });

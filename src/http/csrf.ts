@@ -14,8 +14,12 @@ export interface Csrf {
 /** A request that shows it comes from another site, whatever token it carries. */
 export function isCrossSite(req: Request, appOrigin: string): boolean {
   const origin = req.get('origin');
+  const fetchSite = req.get('sec-fetch-site');
+  // A page served with Referrer-Policy: no-referrer (the reset form) posts `Origin: null`; the
+  // browser's own Sec-Fetch-Site still says where it came from, and only same-origin is believed.
+  if (origin === 'null') return fetchSite !== 'same-origin';
   if (origin !== undefined && origin !== appOrigin) return true;
-  return req.get('sec-fetch-site') === 'cross-site';
+  return fetchSite === 'cross-site';
 }
 
 /**
