@@ -48,6 +48,12 @@ import { AccountLinks } from './recovery/account-links.sql.js';
 import { NotMeController } from './recovery/not-me-controller.js';
 import { noReferrer, PasswordResetController } from './recovery/password-reset-controller.js';
 import { SignInNotices } from './recovery/sign-in-notices.js';
+import { SecretBox } from './secrets/secret-box.js';
+import { LoginTwoFactorController } from './two-factor/login-two-factor-controller.js';
+import { PendingSignIns } from './two-factor/pending-sign-ins.sql.js';
+import { SecondFactor } from './two-factor/second-factor.js';
+import { TwoFactorController } from './two-factor/two-factor-controller.js';
+import { TwoFactorStore } from './two-factor/two-factor.sql.js';
 import { derivedKeys } from './secrets/derived-keys.js';
 import { AppSignInSockets } from './sessions/app-sign-in-sockets.sql.js';
 import { enforceSessionLifetime } from './sessions/session-lifetime.js';
@@ -89,6 +95,8 @@ export const PUBLIC_ROUTES = [
   'POST /account/not-me',
   'GET /account/email/confirm',
   'POST /account/email/confirm',
+  'GET /login/two-factor',
+  'POST /login/two-factor',
 ] as const;
 
 export interface AppDeps {
@@ -208,11 +216,18 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     requireConfirmation: config.requireEmailConfirmation,
     confirmations: new EmailConfirmations(pool, derivedKeys(sessionSecrets, 'email-confirmation-codes')),
   });
-  const attempts = new SignInAttempts({ auth, guard, users, events });
+  const secondFactor = new SecondFactor({
+    pool, guard, events, store: new TwoFactorStore(pool), issuer: 'Parlour',
+    // Its own key per SESSION_SECRET: kept secrets open under every secret still listed.
+    box: new SecretBox(sessionSecrets, 'totp-secrets'),
+  });
+  const pendings = new PendingSignIns(pool);
+  const attempts = new SignInAttempts({ auth, guard, users, events, secondFactor, pool });
+  const loginTwoFactor = new LoginTwoFactorController({ auth, pendings, users, secondFactor, notices, devices, appOrigin: config.appOrigin, https: config.https });
   const accessTokens = new AccessTokens(signingKey, config.appOrigin, config.accessTokenSeconds);
   const bearer = new BearerCheck({ access: accessTokens, refresh, users });
   const tokens = new TokenController({ attempts, access: accessTokens, refresh, signIns, users, notices, https: config.https, refreshMs: config.refreshTokenMs });
-  const login = new LoginController({ auth, attempts, devices, notices, appOrigin: config.appOrigin });
+  const login = new LoginController({ auth, attempts, devices, notices, beginSecondFactor: loginTwoFactor.begin, appOrigin: config.appOrigin });
   const logout = new LogoutController({ auth });
   const currentPassword = new CurrentPassword({ guard, users, hasher, events });
   const password = new PasswordController({ auth, users, hasher, currentPassword, signIns, mail });
@@ -222,7 +237,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const accountSessions = new AccountSessionsController({ auth, signIns });
   const chatMessages = new ChatMessages(pool);
   const chat = new ChatController(chatMessages);
-  const accountData = new AccountDataController({ auth, users, currentPassword, guard, signIns, records, events, messages: chatMessages });
+  const accountData = new AccountDataController({ auth, users, currentPassword, guard, signIns, records, events, messages: chatMessages, secondFactor });
+  const twoFactor = new TwoFactorController({ pool, secondFactor, currentPassword, mail, events, appName: 'Parlour' });
   const admin = new AdminController({ signIns, users, throttle: guard, events, pool, roles: new RoleStore(pool) });
   const requireAdmin = auth.requireRole('admin');
   const headers = securityHeaders({ https: config.https });
@@ -270,6 +286,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.post('/register/confirm/resend', registration.resend);
   route.get('/login', login.show);
   route.post('/login', login.submit);
+  route.get('/login/two-factor', loginTwoFactor.show);
+  route.post('/login/two-factor', loginTwoFactor.submit);
   route.post('/logout', logout.submit);
   route.get('/password/forgot', reset.showForgot);
   route.post('/password/forgot', reset.forgot);
@@ -279,6 +297,11 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.post('/account/not-me', noReferrer, notMe.submit);
   route.get('/chat', chat.show);
   route.get('/account', showAccount);
+  route.get('/account/two-factor', twoFactor.show);
+  route.post('/account/two-factor/setup', twoFactor.setup);
+  route.post('/account/two-factor/enable', twoFactor.enable);
+  route.post('/account/two-factor/disable', twoFactor.disable);
+  route.post('/account/two-factor/recovery-codes', twoFactor.regenerate);
   route.post('/account/email', email.request);
   route.get('/account/email/confirm', noReferrer, email.showConfirm);
   route.post('/account/email/confirm', noReferrer, email.confirm);
@@ -310,7 +333,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
       if (bus) await bus.stop();
     },
     async pruneCounters() {
-      await Promise.all([guard.pruneStale(), rates.pruneStale(), links.pruneExpired()]);
+      await Promise.all([guard.pruneStale(), rates.pruneStale(), links.pruneExpired(), pendings.pruneExpired()]);
     },
     socketInputs: {
       handshake: {

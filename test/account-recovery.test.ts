@@ -122,7 +122,8 @@ describe('password reset', () => {
     // with Sec-Fetch-Site: same-origin (the other tests' browser client sends the real Origin).
     const link2 = await resetLink(u.user.email, 2);
     await browser.get(link2);
-    for (const headers of [{ origin: 'null' }, { origin: 'null', 'sec-fetch-site': 'cross-site' }, { origin: 'null', 'sec-fetch-site': 'same-site' }]) {
+    const nullOrigins: Record<string, string>[] = [{ origin: 'null' }, { origin: 'null', 'sec-fetch-site': 'cross-site' }, { origin: 'null', 'sec-fetch-site': 'same-site' }];
+    for (const headers of nullOrigins) {
       const refused = await browser.postForm('/password/reset', { token: tokenOf(link2), newPassword: 'from a null origin 33' }, { headers });
       assert.equal(refused.status, 403, JSON.stringify(headers));
     }

@@ -11,6 +11,7 @@ import { rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { SessionRecords } from '../sessions/session-records.sql.js';
 import type { SignIns } from '../sessions/sign-ins.js';
+import { WrongCode, type SecondFactor } from '../two-factor/second-factor.js';
 import { describeBrowser } from './user-agent.js';
 
 const deletion = z.object({ currentPassword: z.string().min(1).max(1024) });
@@ -27,6 +28,7 @@ export class AccountDataController {
       records: SessionRecords;
       events: SecurityEvents;
       messages: ChatMessages;
+      secondFactor: SecondFactor;
     },
   ) {}
 
@@ -50,6 +52,12 @@ export class AccountDataController {
     if (!parsed.success) throw new InvalidInput({ currentPassword: 'Enter your current password.' });
     const ip = req.ip ?? 'unknown';
     if (!(await this.deps.currentPassword.verify(me, parsed.data.currentPassword, ip, 'delete'))) throw new WrongCredentials();
+    // With two-factor on, a stolen password alone cannot delete the account.
+    if (await this.deps.secondFactor.isOn(me.id)) {
+      const code = (req.body as Record<string, unknown>).code;
+      if (code === undefined || code === '') throw new InvalidInput({ code: 'Enter the code from your authenticator app, or a recovery code.' });
+      if (!(await this.deps.secondFactor.check(me, ip, code, 'delete'))) throw new WrongCode();
+    }
     await this.deps.signIns.end({ userId: me.id }, 'deleted', { ip, detail: { login: me.login } }, undefined, async (tx) => {
       await this.deps.guard.forgetSubjects(tx, [me.login, me.email.toLowerCase()]);
       await this.deps.users.delete(tx, me.id);

@@ -18,7 +18,15 @@ export type SecurityEventType =
   | 'email_confirmed'
   | 'password_reset_requested'
   | 'email_change_requested'
-  | 'email_changed';
+  | 'email_changed'
+  | 'two_factor_failed'
+  | 'two_factor_enabled'
+  | 'two_factor_disabled'
+  | 'recovery_codes_regenerated'
+  | 'recovery_code_used'
+  | 'passkey_added'
+  | 'passkey_removed'
+  | 'passkey_failed';
 
 export interface SecurityEvent {
   type: SecurityEventType;

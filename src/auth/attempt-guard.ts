@@ -59,12 +59,17 @@ export class AttemptGuard {
   /**
    * Reserves an attempt, runs the check, and releases the reservation when the check succeeds.
    * Throws TooManyAttempts (no check is run) while a counter blocks. Resolves what the check did.
+   * `settle` judges a truthy outcome: `release` (a success: the default), `giveBack` (not a failure,
+   * but not yet a success that clears the count: a right password still waiting for its second
+   * factor) or `fail` (counted, like a falsy outcome: a right password with a wrong code).
    */
-  async attempt<T>(who: Attempter, check: () => Promise<T | false | undefined>): Promise<T | undefined> {
+  async attempt<T>(who: Attempter, check: () => Promise<T | false | undefined>, settle?: (outcome: T) => 'release' | 'giveBack' | 'fail'): Promise<T | undefined> {
     await this.reserve(who);
     const outcome = await check();
     if (!outcome) return undefined;
-    await this.release(who);
+    const how = settle?.(outcome) ?? 'release';
+    if (how === 'release') await this.release(who);
+    else if (how === 'giveBack') await this.giveBack(who);
     return outcome;
   }
 
@@ -127,6 +132,18 @@ export class AttemptGuard {
           WHERE key IN ($2, $3) AND key IN (SELECT key FROM locked))
        INSERT INTO login_known_ips (login, ip) VALUES ($4, $5) ON CONFLICT (login, ip) DO UPDATE SET last_success_at = now()`,
       [k.pair, k.ip, k.login, who.subject, who.ip, this.rules.ipDailyFailures, this.loginThreshold, [k.ip, k.login, k.pair]],
+    );
+  }
+
+  /** Gives back what reserve() counted on all three counters, clearing nothing (the right password of a half sign-in). */
+  async giveBack(who: Attempter): Promise<void> {
+    const k = keys(who.subject, who.ip);
+    await this.pool.query(
+      `WITH locked AS (SELECT key FROM login_throttle WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE)
+       UPDATE login_throttle SET failures = greatest(failures - 1, 0),
+              blocked_until = CASE WHEN failures - 1 < (CASE WHEN key = $2 THEN $3::int WHEN key = $4 THEN $5::int ELSE $6::int END) THEN NULL ELSE blocked_until END
+        WHERE key IN (SELECT key FROM locked)`,
+      [[k.ip, k.login, k.pair], k.ip, this.rules.ipDailyFailures, k.login, this.loginThreshold, this.rules.maxFailures],
     );
   }
 

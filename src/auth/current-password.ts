@@ -11,7 +11,7 @@ export class CurrentPassword {
   constructor(private readonly deps: { guard: AttemptGuard; users: UserStore; hasher: PasswordHasher; events: SecurityEvents }) {}
 
   /** The user when `password` is theirs; undefined (audited as `password_change_failed`) when not. Throws TooManyAttempts. */
-  async verify(me: { id: number; login: string }, password: string, ip: string, purpose: 'change' | 'delete' | 'email'): Promise<UserWithHash | undefined> {
+  async verify(me: { id: number; login: string }, password: string, ip: string, purpose: 'change' | 'delete' | 'email' | 'two-factor'): Promise<UserWithHash | undefined> {
     const found = await this.deps.guard.attempt({ subject: me.login, ip }, async () => {
       const user = await this.deps.users.findById(me.id);
       return user && (await this.deps.hasher.verify(password, user.passwordHash)) ? user : undefined;

@@ -17,6 +17,8 @@ export class LoginController {
       attempts: SignInAttempts;
       devices: DeviceCookie;
       notices: SignInNotices;
+      /** Starts the half sign-in of a user with two-factor on (the code form). */
+      beginSecondFactor: (req: Request, res: Response, user: { id: number; credentialsVersion: number }, options: { remember: boolean; returnTo: string | undefined }) => Promise<void>;
       appOrigin: string;
     },
   ) {}
@@ -33,6 +35,11 @@ export class LoginController {
       const knownDevice = this.deps.devices.hashFrom(req);
       const remember = checked(req.body, 'remember');
       const user = await this.deps.attempts.verify(req, res, parseSignIn(req.body), knownDevice);
+      if (user.pendingSecondFactor) {
+        // Half a sign-in: nothing is signed in until the code completes it.
+        const returnTo = safeReturnTo(values.returnTo, this.deps.appOrigin);
+        return await this.deps.beginSecondFactor(req, res, { id: user.user.id, credentialsVersion: user.credentialsVersion }, { remember, returnTo });
+      }
       // A browser that signs in keeps a device cookie; a device new to this user is news to them.
       const device = this.deps.devices.ensure(req, res);
       const notice = this.deps.notices.signedIn({ id: user.user.id, credentialsVersion: user.credentialsVersion }, device, circumstancesOf(req));

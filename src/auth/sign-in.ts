@@ -6,6 +6,19 @@ import { WrongCredentials, type Authentication } from './authentication.js';
 import type { CheckedUser } from './passport-setup.js';
 import type { SignIn as SignInInput } from './user-rules.js';
 import type { UserStore } from './users.sql.js';
+import type { Pool } from '../db/pool.js';
+import { TwoFactorRequired, WrongCode, type SecondFactor } from '../two-factor/second-factor.js';
+
+/**
+ * What a right password leads to for a user with two-factor on: a pending half sign-in (the form),
+ * or the code checked in the same guarded attempt (the token API's `code`).
+ */
+export type SecondStep = 'pending' | { code: unknown };
+
+/** A checked sign-in: the user, and whether it still waits for its second factor. */
+export type VerifiedSignIn = CheckedUser & { pendingSecondFactor: boolean };
+
+type Outcome = { user: CheckedUser; step: 'done' | 'pending' | 'code_required' | 'wrong_code' };
 
 export class AccountDisabled extends AppError {
   constructor() {
@@ -25,28 +38,48 @@ export class EmailUnconfirmed extends AppError {
  * then the outcome is audited.
  */
 export class SignInAttempts {
-  constructor(private readonly deps: { auth: Authentication; guard: AttemptGuard; users: UserStore; events: SecurityEvents }) {}
+  constructor(private readonly deps: { auth: Authentication; guard: AttemptGuard; users: UserStore; events: SecurityEvents; secondFactor: SecondFactor; pool: Pool }) {}
 
-  async verify(req: Request, res: Response, input: SignInInput, deviceHash: string | undefined): Promise<CheckedUser> {
+  /**
+   * A right password is a success that clears the login+IP count only when it completes the sign-in:
+   * with two-factor on it is given back instead (not a failure, not yet a success), and a right
+   * password with a wrong code is a failure.
+   */
+  async verify(req: Request, res: Response, input: SignInInput, deviceHash: string | undefined, second: SecondStep = 'pending'): Promise<VerifiedSignIn> {
     const ip = req.ip ?? 'unknown';
     const subject = await this.deps.users.throttleSubject(input.login);
-    let user: CheckedUser | undefined;
+    let outcome: Outcome | undefined;
     try {
-      user = await this.deps.guard.attempt({ subject, ip, deviceHash }, () => {
-        req.body = { login: input.login, password: input.password };
-        return this.deps.auth.checkCredentials(req, res);
-      });
+      outcome = await this.deps.guard.attempt<Outcome>(
+        { subject, ip, deviceHash },
+        async () => {
+          req.body = { login: input.login, password: input.password };
+          const user = await this.deps.auth.checkCredentials(req, res);
+          if (!user) return undefined;
+          if (!user.twoFactor || user.disabled || !user.emailConfirmed) return { user, step: 'done' };
+          if (second === 'pending') return { user, step: 'pending' };
+          if (second.code === undefined) return { user, step: 'code_required' };
+          return { user, step: (await this.deps.secondFactor.verify(this.deps.pool, user.user.id, second.code)) ? 'done' : 'wrong_code' };
+        },
+        (o) => (o.step === 'done' ? 'release' : o.step === 'wrong_code' ? 'fail' : 'giveBack'),
+      );
     } catch (err) {
       if (err instanceof TooManyAttempts) await this.deps.events.record({ type: 'sign_in_throttled', login: subject, ip });
       throw err;
     }
-    if (!user) {
+    if (!outcome) {
       await this.deps.events.record({ type: 'sign_in_failed', login: subject, ip });
       throw new WrongCredentials();
     }
+    const { user, step } = outcome;
     // Only after the right password: a wrong one gets the usual answer, so this says nothing to a guesser.
     if (user.disabled) throw new AccountDisabled();
     if (!user.emailConfirmed) throw new EmailUnconfirmed();
-    return user;
+    if (step === 'code_required') throw new TwoFactorRequired();
+    if (step === 'wrong_code') {
+      await this.deps.events.record({ type: 'two_factor_failed', userId: user.user.id, login: subject, ip, detail: { for: 'sign_in' } });
+      throw new WrongCode();
+    }
+    return { ...user, pendingSecondFactor: step === 'pending' };
   }
 }

@@ -25,6 +25,7 @@ interface UserRow {
   email_confirmed?: boolean;
   credentials_version?: number;
   disabled_at?: Date | null;
+  two_factor?: boolean;
 }
 
 /** A user as sign-in and the token API need it: who, the hash to check, and the state of the credentials. */
@@ -44,6 +45,8 @@ export interface UserWithHash {
   credentialsVersion: number;
   /** Disabled by an administrator. */
   disabled: boolean;
+  /** TOTP is on: a right password is only half a sign-in. */
+  twoFactor: boolean;
 }
 
 export interface UserSummary extends SessionUser {
@@ -55,7 +58,8 @@ export interface UserSummary extends SessionUser {
 /** An identifier containing @ is an email (compared case-insensitively), anything else a login. */
 const whereIdentifier = (value: string) => (value.includes('@') ? 'lower(email) = lower($1)' : 'login = lower($1)');
 
-const COLUMNS = `id, login, email, name, password_hash, ${ROLE_GRANTS_SQL} AS grants, password_expired, password_changed_at, email_confirmed, credentials_version, disabled_at`;
+const COLUMNS = `id, login, email, name, password_hash, ${ROLE_GRANTS_SQL} AS grants, password_expired, password_changed_at, email_confirmed, credentials_version, disabled_at,
+  EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor`;
 
 /** The users table: its SQL, column names and row mapping live here and nowhere else. */
 export class UserStore {
@@ -80,6 +84,7 @@ export class UserStore {
       emailConfirmed: row.email_confirmed !== false,
       credentialsVersion: row.credentials_version ?? 0,
       disabled: Boolean(row.disabled_at),
+      twoFactor: Boolean(row.two_factor),
     };
   }
 

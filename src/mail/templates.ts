@@ -12,7 +12,11 @@ export type MailTemplate =
   | 'password-changed'
   | 'new-sign-in'
   | 'email-change-confirm'
-  | 'email-change-notice';
+  | 'email-change-notice'
+  | 'two-factor-on'
+  | 'two-factor-off'
+  | 'passkey-added'
+  | 'passkey-removed';
 
 type Render = (vars: Record<string, unknown>) => string;
 

@@ -61,7 +61,8 @@ export class TokenController {
     const input = parseSignIn(req.body);
     const fingerprint = fingerprintOf(req.body);
     const device = fingerprintDevice(fingerprint);
-    const user = await this.deps.attempts.verify(req, res, input, device);
+    // With two-factor on, the code comes in the same body and is checked in the same guarded attempt.
+    const user = await this.deps.attempts.verify(req, res, input, device, { code: (req.body as Record<string, unknown>).code });
     if (user.passwordExpired) throw new PasswordExpired();
     let started;
     try {
