@@ -48,6 +48,10 @@ import { AccountLinks } from './recovery/account-links.sql.js';
 import { NotMeController } from './recovery/not-me-controller.js';
 import { noReferrer, PasswordResetController } from './recovery/password-reset-controller.js';
 import { SignInNotices } from './recovery/sign-in-notices.js';
+import { PasskeySignInController } from './passkeys/passkey-sign-in-controller.js';
+import { PasskeysController } from './passkeys/passkeys-controller.js';
+import { PasskeyStore } from './passkeys/passkeys.sql.js';
+import { WebAuthnChallenges } from './passkeys/webauthn-challenges.sql.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { LoginTwoFactorController } from './two-factor/login-two-factor-controller.js';
 import { PendingSignIns } from './two-factor/pending-sign-ins.sql.js';
@@ -71,6 +75,8 @@ import { apiAuthGuard, TokenController } from './tokens/token-controller.js';
 
 const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
 const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
+/** @simplewebauthn/browser's own bundle, served from this site (no CDN: the CSP allows only 'self'). */
+const WEBAUTHN_BROWSER_BUNDLE = fileURLToPath(import.meta.resolve('@simplewebauthn/browser').replace(/esm\/index\.js$/, 'dist/bundle/index.umd.min.js'));
 
 /**
  * The routes anyone may reach without signing in. Every other route wired below needs a signed-in
@@ -97,6 +103,8 @@ export const PUBLIC_ROUTES = [
   'POST /account/email/confirm',
   'GET /login/two-factor',
   'POST /login/two-factor',
+  'POST /login/passkey/options',
+  'POST /login/passkey',
 ] as const;
 
 export interface AppDeps {
@@ -222,6 +230,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     box: new SecretBox(sessionSecrets, 'totp-secrets'),
   });
   const pendings = new PendingSignIns(pool);
+  const passkeys = new PasskeyStore(pool);
+  const challenges = new WebAuthnChallenges(pool);
   const attempts = new SignInAttempts({ auth, guard, users, events, secondFactor, pool });
   const loginTwoFactor = new LoginTwoFactorController({ auth, pendings, users, secondFactor, notices, devices, appOrigin: config.appOrigin, https: config.https });
   const accessTokens = new AccessTokens(signingKey, config.appOrigin, config.accessTokenSeconds);
@@ -237,7 +247,10 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const accountSessions = new AccountSessionsController({ auth, signIns });
   const chatMessages = new ChatMessages(pool);
   const chat = new ChatController(chatMessages);
-  const accountData = new AccountDataController({ auth, users, currentPassword, guard, signIns, records, events, messages: chatMessages, secondFactor });
+  const accountData = new AccountDataController({ auth, users, currentPassword, guard, signIns, records, events, messages: chatMessages, secondFactor, passkeys });
+  const rp = { name: 'Parlour', id: new URL(config.appOrigin).hostname, origin: config.appOrigin };
+  const accountPasskeys = new PasskeysController({ pool, passkeys, challenges, rp, events, mail });
+  const passkeySignIn = new PasskeySignInController({ auth, passkeys, challenges, rp, users, guard, notices, devices, events });
   const twoFactor = new TwoFactorController({ pool, secondFactor, currentPassword, mail, events, appName: 'Parlour' });
   const admin = new AdminController({ signIns, users, throttle: guard, events, pool, roles: new RoleStore(pool) });
   const requireAdmin = auth.requireRole('admin');
@@ -256,6 +269,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   app.use(requestLogger(logger));
   // Static files and the health check come before the session: they never create or read one.
   app.use('/public', express.static(PUBLIC_DIR, { index: false, maxAge: '1h', fallthrough: true }));
+  app.get('/public/vendor/simplewebauthn-browser.js', (_req, res) => res.sendFile(WEBAUTHN_BROWSER_BUNDLE, { maxAge: '1h' }));
   app.get('/health', healthCheck(pool));
   app.get('/.well-known/jwks.json', (_req, res) => void res.set('Cache-Control', 'public, max-age=300').json({ keys: [signingKey.publicJwk] }));
 
@@ -288,6 +302,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.post('/login', login.submit);
   route.get('/login/two-factor', loginTwoFactor.show);
   route.post('/login/two-factor', loginTwoFactor.submit);
+  route.post('/login/passkey/options', passkeySignIn.options);
+  route.post('/login/passkey', passkeySignIn.submit);
   route.post('/logout', logout.submit);
   route.get('/password/forgot', reset.showForgot);
   route.post('/password/forgot', reset.forgot);
@@ -302,6 +318,10 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.post('/account/two-factor/enable', twoFactor.enable);
   route.post('/account/two-factor/disable', twoFactor.disable);
   route.post('/account/two-factor/recovery-codes', twoFactor.regenerate);
+  route.get('/account/passkeys', accountPasskeys.list);
+  route.post('/account/passkeys/options', accountPasskeys.options);
+  route.post('/account/passkeys', accountPasskeys.add);
+  route.post('/account/passkeys/:id/remove', accountPasskeys.remove);
   route.post('/account/email', email.request);
   route.get('/account/email/confirm', noReferrer, email.showConfirm);
   route.post('/account/email/confirm', noReferrer, email.confirm);
@@ -333,7 +353,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
       if (bus) await bus.stop();
     },
     async pruneCounters() {
-      await Promise.all([guard.pruneStale(), rates.pruneStale(), links.pruneExpired(), pendings.pruneExpired()]);
+      await Promise.all([guard.pruneStale(), rates.pruneStale(), links.pruneExpired(), pendings.pruneExpired(), challenges.pruneExpired()]);
     },
     socketInputs: {
       handshake: {

@@ -11,6 +11,7 @@ import { rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { SessionRecords } from '../sessions/session-records.sql.js';
 import type { SignIns } from '../sessions/sign-ins.js';
+import type { PasskeyStore } from '../passkeys/passkeys.sql.js';
 import { WrongCode, type SecondFactor } from '../two-factor/second-factor.js';
 import { describeBrowser } from './user-agent.js';
 
@@ -29,6 +30,7 @@ export class AccountDataController {
       events: SecurityEvents;
       messages: ChatMessages;
       secondFactor: SecondFactor;
+      passkeys: PasskeyStore;
     },
   ) {}
 
@@ -70,11 +72,12 @@ export class AccountDataController {
   /** One JSON download of the user's own data: no hash, token or session id in it. */
   export = async (req: Request, res: Response) => {
     const me = req.user!;
-    const [found, signIns, events, messages] = await Promise.all([
+    const [found, signIns, events, messages, passkeys] = await Promise.all([
       this.deps.users.findById(me.id),
       this.deps.records.allForUser(me.id),
       this.deps.events.list({ userId: me.id, limit: 10_000 }),
       this.deps.messages.byUser(me.id),
+      this.deps.passkeys.forUser(me.id),
     ]);
     const iso = (d: Date | number | null) => (d === null ? null : new Date(d).toISOString());
     const data = {
@@ -92,7 +95,7 @@ export class AccountDataController {
       })),
       securityEvents: events.map((e) => ({ at: iso(e.at), type: e.type, ip: e.ip })),
       messages,
-      passkeys: [] as unknown[],
+      passkeys: passkeys.map((k) => ({ name: k.name, createdAt: iso(k.createdAt), lastUsedAt: iso(k.lastUsedAt) })),
     };
     res.set('Content-Disposition', `attachment; filename="account-${me.login}.json"`);
     res.json(data);

@@ -35,6 +35,8 @@ export async function startTestApp(options: {
     sessionSecrets?: string[];
     /** Another app's database, kept when this one closes (a restart with other settings). */
     databaseUrl?: string;
+    /** The host name browsers use (APP_ORIGIN); `localhost` for WebAuthn, which refuses IP addresses. */
+    host?: string;
     /** Collects every log line (at debug level) instead of discarding them. */
     logLines?: string[];
   } = {},
@@ -53,7 +55,7 @@ export async function startTestApp(options: {
 
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `http://${options.host ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
   // Suites register many users from one address: no registration limit unless a test asks for one.
   const config = loadConfig({ BCRYPT_COST: '4', LOG_LEVEL: 'silent', APP_ORIGIN: url, DATABASE_URL: appUrl, REGISTER_IP_HOURLY: '0', ...options.env });
   const lines = options.logLines;

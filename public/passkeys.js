@@ -1,0 +1,31 @@
+// /account/passkeys: "Add a passkey" runs the WebAuthn ceremony with @simplewebauthn/browser (served
+// from this site) and posts credential.toJSON() with the chosen name.
+(() => {
+  const button = document.getElementById('add-passkey');
+  const status = document.getElementById('passkey-status');
+  if (!button || !window.SimpleWebAuthnBrowser) return;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const post = (url, body) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body ?? {}) });
+  if (!SimpleWebAuthnBrowser.browserSupportsWebAuthn()) {
+    button.disabled = true;
+    status.textContent = 'This browser does not support passkeys.';
+    return;
+  }
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    status.textContent = '';
+    try {
+      const options = await (await post('/account/passkeys/options')).json();
+      const credential = await SimpleWebAuthnBrowser.startRegistration({ optionsJSON: options });
+      const name = document.getElementById('passkey-name').value.trim();
+      const answer = await post('/account/passkeys', { ...credential, ...(name ? { name } : {}) });
+      if (answer.status === 201) return location.reload();
+      status.textContent = (await answer.json()).error?.message ?? 'The passkey could not be added.';
+    } catch (err) {
+      status.textContent = err && err.name === 'NotAllowedError' ? 'Cancelled.' : 'The passkey could not be added.';
+    } finally {
+      button.disabled = false;
+    }
+  });
+})();

@@ -1,0 +1,111 @@
+import { generateRegistrationOptions, verifyRegistrationResponse, type RegistrationResponseJSON } from '@simplewebauthn/server';
+import type { NextFunction, Request, Response } from 'express';
+import { z } from 'zod';
+import type { SecurityEvents } from '../audit/security-events.sql.js';
+import { withTransaction, type Pool } from '../db/pool.js';
+import { InvalidInput, NotFound } from '../http/errors.js';
+import { wantsJson } from '../http/negotiation.js';
+import { circumstancesOf, type AccountMail } from '../mail/account-mail.js';
+import type { PasskeyStore } from './passkeys.sql.js';
+import { challengeOf, registrationShape } from './webauthn-response.js';
+import type { WebAuthnChallenges } from './webauthn-challenges.sql.js';
+
+const nameShape = z.string().trim().min(1).max(64).refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s));
+
+/** The relying party: APP_ORIGIN's host (browsers refuse WebAuthn on an IP-address origin; `localhost` works). */
+export interface RelyingParty {
+  name: string;
+  id: string;
+  origin: string;
+}
+
+/** /account/passkeys: list, add (options, then the credential), remove. */
+export class PasskeysController {
+  constructor(private readonly deps: { pool: Pool; passkeys: PasskeyStore; challenges: WebAuthnChallenges; rp: RelyingParty; events: SecurityEvents; mail: AccountMail }) {}
+
+  list = async (req: Request, res: Response) => {
+    const keys = await this.deps.passkeys.forUser(req.user!.id);
+    const passkeys = keys.map((k) => ({ id: k.id, name: k.name, createdAt: k.createdAt.toISOString(), lastUsedAt: k.lastUsedAt?.toISOString() ?? null }));
+    if (wantsJson(req)) return res.json({ passkeys });
+    res.render('passkeys', { passkeys });
+  };
+
+  /** Creation options: a discoverable credential with user verification, none of the user's own again. */
+  options = async (req: Request, res: Response) => {
+    const me = req.user!;
+    const existing = await this.deps.passkeys.forUser(me.id);
+    const options = await generateRegistrationOptions({
+      rpName: this.deps.rp.name,
+      rpID: this.deps.rp.id,
+      userName: me.login,
+      userDisplayName: me.name,
+      userID: new TextEncoder().encode(`user:${me.id}`),
+      attestationType: 'none',
+      authenticatorSelection: { residentKey: 'required', requireResidentKey: true, userVerification: 'required' },
+      excludeCredentials: existing.map((k) => ({ id: k.credentialId, transports: k.transports })),
+    });
+    await this.deps.challenges.remember(options.challenge, 'register', me.id);
+    res.json(options);
+  };
+
+  add = async (req: Request, res: Response) => {
+    const me = req.user!;
+    const parsed = registrationShape.safeParse(req.body);
+    if (!parsed.success) throw new InvalidInput({ credential: 'Send the credential as credential.toJSON() gives it.' });
+    const name = nameShape.safeParse((req.body as Record<string, unknown>).name ?? `Passkey ${new Date().toISOString().slice(0, 10)}`);
+    if (!name.success) throw new InvalidInput({ name: 'A name is 1 to 64 characters.' });
+    const challenge = challengeOf(parsed.data.response.clientDataJSON);
+    // Single use: the challenge goes now, whatever the verification says.
+    if (!challenge || !(await this.deps.challenges.use(challenge, 'register', me.id))) throw new InvalidInput({ credential: 'This passkey request has expired or was used. Please try again.' });
+    let verified;
+    try {
+      verified = await verifyRegistrationResponse({
+        response: parsed.data as unknown as RegistrationResponseJSON,
+        expectedChallenge: challenge,
+        expectedOrigin: this.deps.rp.origin,
+        expectedRPID: this.deps.rp.id,
+        requireUserVerification: true,
+      });
+    } catch {
+      verified = undefined;
+    }
+    if (!verified?.verified) throw new InvalidInput({ credential: 'This passkey could not be verified.' });
+    const info = verified.registrationInfo;
+    const where = circumstancesOf(req);
+    const added = await withTransaction(this.deps.pool, async (tx) => {
+      const row = await this.deps.passkeys.add(tx, {
+        userId: me.id,
+        credentialId: info.credential.id,
+        publicKey: info.credential.publicKey,
+        counter: info.credential.counter,
+        transports: info.credential.transports ?? [],
+        deviceType: info.credentialDeviceType,
+        backedUp: info.credentialBackedUp,
+        name: name.data,
+      });
+      if (!row) return undefined;
+      await this.deps.events.record({ type: 'passkey_added', userId: me.id, ip: where.ip, detail: { passkey: row.id } }, tx);
+      await this.deps.mail.toUser(tx, me.id, 'passkey-added', { ...where, passkeyName: row.name });
+      return row;
+    });
+    if (!added) throw new InvalidInput({ credential: 'This passkey is registered already.' });
+    res.status(201).json({ passkey: { id: added.id, name: added.name, createdAt: added.createdAt.toISOString() } });
+  };
+
+  remove = async (req: Request, res: Response, next: NextFunction) => {
+    const me = req.user!;
+    const id = /^\d{1,15}$/.test(String(req.params.id)) ? Number(req.params.id) : NaN;
+    if (!Number.isSafeInteger(id)) return next(new NotFound());
+    const where = circumstancesOf(req);
+    const removed = await withTransaction(this.deps.pool, async (tx) => {
+      const row = await this.deps.passkeys.remove(tx, me.id, id);
+      if (!row) return undefined;
+      await this.deps.events.record({ type: 'passkey_removed', userId: me.id, ip: where.ip, detail: { passkey: row.id } }, tx);
+      await this.deps.mail.toUser(tx, me.id, 'passkey-removed', { ...where, passkeyName: row.name });
+      return row;
+    });
+    if (!removed) return next(new NotFound());
+    if (wantsJson(req)) return res.status(204).end();
+    res.redirect(303, '/account/passkeys');
+  };
+}
