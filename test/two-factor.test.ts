@@ -256,3 +256,35 @@ describe('managing two-factor', () => {
     assert.equal((await app.db.query('SELECT count(*)::int AS n FROM users WHERE id = $1', [u.id])).rows[0].n, 0);
   });
 });
+
+describe('the TOTP secret and SESSION_SECRET rotation', () => {
+  test('sealed under the old secret it still opens after `new,old`, is sealed again under the new one at its next use, and then survives removing the old one', async () => {
+    const oldSecret = 'o'.repeat(40);
+    const newSecret = 'n'.repeat(40);
+    const first = await startTestApp({ sessionSecrets: [oldSecret] });
+    const u = await registeredScript(first.url);
+    await earlyInStep();
+    const setup = await u.client.postJson('/account/two-factor/setup', { currentPassword: u.user.password });
+    assert.equal((await u.client.postJson('/account/two-factor/enable', { code: totp(setup.json.secret, -1) })).status, 200);
+    const sealed = async (on: TestApp) => (await on.db.query('SELECT secret_encrypted FROM user_totp WHERE user_id = $1', [u.id])).rows[0].secret_encrypted as string;
+    const before = await sealed(first);
+    await first.close({ keepDatabase: true });
+
+    const signIn = async (on: TestApp, code: string) => {
+      const client = new Client(on.url, 'script');
+      return client.postJson('/api/auth/login', { login: u.user.login, password: u.user.password, fingerprint: 'f', code }, { csrf: false });
+    };
+    const rotated = await startTestApp({ databaseUrl: first.databaseUrl, sessionSecrets: [newSecret, oldSecret] });
+    assert.equal((await signIn(rotated, totp(setup.json.secret, 0))).status, 200);
+    assert.notEqual(await sealed(rotated), before, 'sealed again under the newest key');
+    await rotated.close({ keepDatabase: true });
+
+    const retired = await startTestApp({ databaseUrl: first.databaseUrl, sessionSecrets: [newSecret] });
+    try {
+      assert.equal((await signIn(retired, totp(setup.json.secret, 1))).status, 200);
+    } finally {
+      await retired.close();
+      await first.db.end().catch(() => {});
+    }
+  });
+});
