@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import cookieParser from 'cookie-parser';
+import ejs from 'ejs';
 import express, { type RequestHandler } from 'express';
 
 import { showAccount } from './account/account-controller.js';
@@ -263,6 +264,11 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   app.set('trust proxy', config.trustProxy);
   app.set('views', VIEWS_DIR);
   app.set('view engine', 'ejs');
+  // Includes name their file from the views root (`/partials/head`): EJS then resolves them without a
+  // filesystem check on every render. Templates are compiled once when Express caches views (production).
+  app.engine('ejs', (file, data, done) => {
+    ejs.renderFile(file, data as Record<string, unknown>, { root: VIEWS_DIR, views: [VIEWS_DIR], cache: app.enabled('view cache') }, done as (err: Error | null, html?: string) => void);
+  });
 
   if (config.https) app.use(assumeSsl);
   app.use(headers);
