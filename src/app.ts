@@ -53,6 +53,7 @@ import { PasskeySignInController } from './passkeys/passkey-sign-in-controller.j
 import { PasskeysController } from './passkeys/passkeys-controller.js';
 import { PasskeyStore } from './passkeys/passkeys.sql.js';
 import { WebAuthnChallenges } from './passkeys/webauthn-challenges.sql.js';
+import { webauthn } from './passkeys/webauthn-response.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { LoginTwoFactorController } from './two-factor/login-two-factor-controller.js';
 import { PendingSignIns } from './two-factor/pending-sign-ins.sql.js';
@@ -251,6 +252,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const accountData = new AccountDataController({ auth, users, currentPassword, guard, signIns, records, events, messages: chatMessages, secondFactor, passkeys });
   const rp = { name: 'Parlour', id: new URL(config.appOrigin).hostname, origin: config.appOrigin };
   const accountPasskeys = new PasskeysController({ pool, passkeys, challenges, rp, events, mail });
+  // Loaded soon after start rather than on the first /login (whose autofill asks for options at once).
+  setTimeout(() => void webauthn().catch(() => {}), 1500).unref();
   const passkeySignIn = new PasskeySignInController({ auth, passkeys, challenges, rp, users, guard, notices, devices, events });
   const twoFactor = new TwoFactorController({ pool, secondFactor, currentPassword, mail, events, appName: 'Parlour' });
   const admin = new AdminController({ signIns, users, throttle: guard, events, pool, roles: new RoleStore(pool) });

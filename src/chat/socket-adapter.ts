@@ -1,6 +1,5 @@
 import { createAdapter as createPostgresAdapter } from '@socket.io/postgres-adapter';
-import { createAdapter as createRedisAdapter } from '@socket.io/redis-adapter';
-import { createClient } from 'redis';
+import type { createAdapter as createRedisAdapter } from '@socket.io/redis-adapter';
 import type { Config } from '../config.js';
 import { createPool, describeDbError } from '../db/pool.js';
 import type { Logger } from '../logger.js';
@@ -19,6 +18,8 @@ export interface SocketAdapter {
  */
 export async function createSocketAdapter(config: Config, databaseUrl: string, logger: Logger): Promise<SocketAdapter> {
   if (config.redisUrl) {
+    // Loaded only when REDIS_URL asks for it: the Redis client is a large import for every start.
+    const [{ createClient }, { createAdapter: createRedisAdapter }] = await Promise.all([import('redis'), import('@socket.io/redis-adapter')]);
     const pub = createClient({ url: config.redisUrl });
     const sub = pub.duplicate();
     for (const client of [pub, sub]) client.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));

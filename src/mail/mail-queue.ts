@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { afterCommit, withTransaction, type Pool, type Queryable } from '../db/pool.js';
 import type { Logger } from '../logger.js';
@@ -25,11 +27,32 @@ interface MailJob extends Mail {
   firstQueuedAt?: number;
 }
 
+/** The schema version this pg-boss release installs. */
+const BOSS_SCHEMA_VERSION = (createRequire(import.meta.url)('pg-boss/version.json') as { schema: number }).schema;
+
 /** pg-boss's own tables live in this schema, installed and upgraded by pg-boss itself. */
 const SCHEMA = 'pgboss';
 
 /** Installs (or upgrades) pg-boss's schema and creates the mail queues; part of the migrations. */
 export async function installMailQueue(databaseUrl: string): Promise<void> {
+  // Every start runs the migrations: when the schema is pg-boss's current one and the queue exists,
+  // one query says so and start-up goes on.
+  const probe = new pg.Client({ connectionString: databaseUrl });
+  await probe.connect();
+  try {
+    const { rows } = await probe.query<{ ready: boolean }>(
+      `SELECT to_regclass('${SCHEMA}.version') IS NOT NULL AS ready`,
+    );
+    if (rows[0]?.ready) {
+      const current = await probe.query<{ ok: boolean }>(
+        `SELECT (SELECT version FROM ${SCHEMA}.version) = $1 AND EXISTS (SELECT 1 FROM ${SCHEMA}.queue WHERE name = $2) AS ok`,
+        [BOSS_SCHEMA_VERSION, MAIL_QUEUE],
+      );
+      if (current.rows[0]?.ok) return;
+    }
+  } finally {
+    await probe.end();
+  }
   const boss = new PgBoss({ connectionString: databaseUrl, schema: SCHEMA, max: 1, supervise: false, schedule: false });
   boss.on('error', () => {});
   await boss.start();

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import type { Logger } from '../logger.js';
 
 export interface Mail {
@@ -18,11 +17,17 @@ export interface Mailer {
 export function createMailer(options: { smtpUrl: string | undefined; from: string; dataDir: string; logger: Logger }): Mailer {
   const { from, logger } = options;
   if (options.smtpUrl) {
-    // Bounded, so a hung SMTP server fails the try (and the queue retries) well inside the job's expiry.
-    const transport = nodemailer.createTransport(options.smtpUrl, { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 } as never);
+    const smtpUrl = options.smtpUrl;
+    // Loaded on the first message: a start does not wait for nodemailer.
+    let transport: Promise<{ sendMail(mail: object): Promise<unknown> }> | undefined;
+    const connect = () =>
+      (transport ??= import('nodemailer').then(({ default: nodemailer }) =>
+        // Bounded, so a hung SMTP server fails the try (and the queue retries) well inside the job's expiry.
+        nodemailer.createTransport(smtpUrl, { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 } as never),
+      ));
     return {
       async send(mail) {
-        await transport.sendMail({ from, ...mail });
+        await (await connect()).sendMail({ from, ...mail });
         logger.info({ subject: mail.subject }, 'mail sent');
       },
     };

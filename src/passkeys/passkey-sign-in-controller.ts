@@ -1,4 +1,4 @@
-import { generateAuthenticationOptions, verifyAuthenticationResponse, type AuthenticationResponseJSON } from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { Request, Response } from 'express';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
 import type { AttemptGuard } from '../auth/attempt-guard.js';
@@ -12,7 +12,7 @@ import { circumstancesOf } from '../mail/account-mail.js';
 import type { SignInNotices } from '../recovery/sign-in-notices.js';
 import type { RelyingParty } from './passkeys-controller.js';
 import type { PasskeyStore } from './passkeys.sql.js';
-import { authenticationShape, challengeOf } from './webauthn-response.js';
+import { authenticationShape, challengeOf, webauthn } from './webauthn-response.js';
 import type { WebAuthnChallenges } from './webauthn-challenges.sql.js';
 
 /**
@@ -37,7 +37,7 @@ export class PasskeySignInController {
   ) {}
 
   options = async (_req: Request, res: Response) => {
-    const options = await generateAuthenticationOptions({ rpID: this.deps.rp.id, userVerification: 'required', allowCredentials: [] });
+    const options = await (await webauthn()).generateAuthenticationOptions({ rpID: this.deps.rp.id, userVerification: 'required', allowCredentials: [] });
     await this.deps.challenges.remember(options.challenge, 'sign_in', null);
     res.json(options);
   };
@@ -66,7 +66,7 @@ export class PasskeySignInController {
     if (!passkey) return undefined;
     let verified;
     try {
-      verified = await verifyAuthenticationResponse({
+      verified = await (await webauthn()).verifyAuthenticationResponse({
         response,
         expectedChallenge: challenge,
         expectedOrigin: this.deps.rp.origin,

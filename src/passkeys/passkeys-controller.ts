@@ -1,4 +1,4 @@
-import { generateRegistrationOptions, verifyRegistrationResponse, type RegistrationResponseJSON } from '@simplewebauthn/server';
+import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
@@ -7,7 +7,7 @@ import { InvalidInput, NotFound } from '../http/errors.js';
 import { wantsJson } from '../http/negotiation.js';
 import { circumstancesOf, type AccountMail } from '../mail/account-mail.js';
 import type { PasskeyStore } from './passkeys.sql.js';
-import { challengeOf, registrationShape } from './webauthn-response.js';
+import { challengeOf, registrationShape, webauthn } from './webauthn-response.js';
 import type { WebAuthnChallenges } from './webauthn-challenges.sql.js';
 
 const nameShape = z.string().trim().min(1).max(64).refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s));
@@ -34,7 +34,7 @@ export class PasskeysController {
   options = async (req: Request, res: Response) => {
     const me = req.user!;
     const existing = await this.deps.passkeys.forUser(me.id);
-    const options = await generateRegistrationOptions({
+    const options = await (await webauthn()).generateRegistrationOptions({
       rpName: this.deps.rp.name,
       rpID: this.deps.rp.id,
       userName: me.login,
@@ -59,7 +59,7 @@ export class PasskeysController {
     if (!challenge || !(await this.deps.challenges.use(challenge, 'register', me.id))) throw new InvalidInput({ credential: 'This passkey request has expired or was used. Please try again.' });
     let verified;
     try {
-      verified = await verifyRegistrationResponse({
+      verified = await (await webauthn()).verifyRegistrationResponse({
         response: parsed.data as unknown as RegistrationResponseJSON,
         expectedChallenge: challenge,
         expectedOrigin: this.deps.rp.origin,
