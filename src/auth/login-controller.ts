@@ -42,7 +42,7 @@ export class LoginController {
       }
       // A browser that signs in keeps a device cookie; a device new to this user is news to them.
       const device = this.deps.devices.ensure(req, res);
-      const notice = this.deps.notices.signedIn({ id: user.user.id, credentialsVersion: user.credentialsVersion }, device, circumstancesOf(req));
+      const notice = this.deps.notices.signedIn(user, device, circumstancesOf(req));
       await this.deps.auth.startSessionFor(req, res, user, { remember, within: notice });
 
       if (wantsJson(req)) return res.status(200).json({ user: publicUser(user.user) });

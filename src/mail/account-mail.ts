@@ -34,9 +34,12 @@ export class AccountMail {
     return url.toString();
   }
 
-  /** To the user's current address, unless they are disabled or gone; resolves whether it was queued. */
-  async toUser(db: Queryable, userId: number, template: MailTemplate, vars: Record<string, unknown>): Promise<boolean> {
-    const target = await this.deps.users.mailTarget(db, userId);
+  /**
+   * To the user's current address, unless they are disabled or gone; resolves whether it was queued.
+   * A caller that has just read the user (a sign-in) passes them, and no query is made.
+   */
+  async toUser(db: Queryable, user: number | { email: string; login: string; disabled: boolean }, template: MailTemplate, vars: Record<string, unknown>): Promise<boolean> {
+    const target = typeof user === 'number' ? await this.deps.users.mailTarget(db, user) : user;
     if (!target || target.disabled) return false;
     await this.toAddress(db, target.email, template, { login: target.login, ...vars });
     return true;

@@ -53,7 +53,7 @@ export class PasskeySignInController {
     }
     if (user.disabled) throw new AccountDisabled();
     const device = this.deps.devices.ensure(req, res);
-    const notice = this.deps.notices.signedIn({ id: user.user.id, credentialsVersion: user.credentialsVersion }, device, circumstancesOf(req));
+    const notice = this.deps.notices.signedIn(user, device, circumstancesOf(req));
     await this.deps.auth.startSessionFor(req, res, user, { within: notice });
     res.status(200).json({ user: publicUser(user.user) });
   };

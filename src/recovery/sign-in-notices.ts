@@ -17,11 +17,12 @@ export class SignInNotices {
   }
 
   /** A completed sign-in from this device: remembered, and news when the device is new. */
-  signedIn(user: { id: number; credentialsVersion: number }, deviceHash: string, where: Circumstances): Change {
+  signedIn(checked: { user: { id: number; login: string; email: string }; credentialsVersion: number; disabled: boolean }, deviceHash: string, where: Circumstances): Change {
+    const { user, credentialsVersion, disabled } = checked;
     return async (tx) => {
       if (!(await this.deps.devices.remember(tx, user.id, deviceHash))) return;
-      const token = await this.deps.links.issue(tx, 'not_me', user.id, user.credentialsVersion);
-      await this.deps.mail.toUser(tx, user.id, 'new-sign-in', { ...where, notMeLink: this.deps.mail.url('/account/not-me', { token }) });
+      const token = await this.deps.links.issue(tx, 'not_me', user.id, credentialsVersion);
+      await this.deps.mail.toUser(tx, { email: user.email, login: user.login, disabled }, 'new-sign-in', { ...where, notMeLink: this.deps.mail.url('/account/not-me', { token }) });
     };
   }
 }

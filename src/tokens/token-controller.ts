@@ -73,7 +73,7 @@ export class TokenController {
         ip: req.ip,
         userAgent: req.get('user-agent'),
         // For the token API the fingerprint is the device: a new one is news to the user.
-        within: this.deps.notices.signedIn({ id: user.user.id, credentialsVersion: user.credentialsVersion }, device, circumstancesOf(req)),
+        within: this.deps.notices.signedIn(user, device, circumstancesOf(req)),
       });
     } catch (err) {
       // The password changed while this sign-in was being checked: nothing made from it survives.

@@ -78,7 +78,7 @@ export class LoginTwoFactorController {
     // The credentials checked at the password step must still be the user's (a reset meanwhile: refused).
     const user = { ...found, credentialsVersion: pending.credentialsVersion };
     const device = this.deps.devices.ensure(req, res);
-    const notice = this.deps.notices.signedIn({ id: user.user.id, credentialsVersion: user.credentialsVersion }, device, circumstancesOf(req));
+    const notice = this.deps.notices.signedIn(user, device, circumstancesOf(req));
     await this.deps.auth.startSessionFor(req, res, user, { remember: pending.remember, within: notice });
     if (wantsJson(req)) return void res.status(200).json({ user: publicUser(user.user) });
     res.redirect(303, user.passwordExpired ? '/account/password' : (safeReturnTo(pending.returnTo, this.deps.appOrigin) ?? '/'));
