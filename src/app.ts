@@ -330,6 +330,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.get('/account/passkeys', accountPasskeys.list);
   route.post('/account/passkeys/options', accountPasskeys.options);
   route.post('/account/passkeys', accountPasskeys.add);
+  route.post('/account/passkeys/:id/rename', accountPasskeys.rename);
   route.post('/account/passkeys/:id/remove', accountPasskeys.remove);
   route.post('/account/email', email.request);
   route.get('/account/email/confirm', noReferrer, email.showConfirm);

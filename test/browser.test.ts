@@ -204,7 +204,7 @@ describe('in a real browser', () => {
       assert.equal(replay.json.error.code, 'wrong_credentials');
 
       await page.goto(`${pk.url}/account/passkeys`);
-      await Promise.all([page.waitForURL(`${pk.url}/account/passkeys`), page.click('#passkey-list button[type=submit]')]);
+      await Promise.all([page.waitForURL(`${pk.url}/account/passkeys`), page.click('#passkey-list form.remove button[type=submit]')]);
       await page.locator('#no-passkeys').waitFor();
       await page.goto(`${pk.url}/`);
       await Promise.all([page.waitForURL(`${pk.url}/`), page.click('#logout')]);

@@ -81,7 +81,7 @@ describe('passkeys over HTTP (the ceremony itself runs in Chromium, see browser.
     assert.ok(!client.cookies.has('sid'), 'nobody signed in');
   });
 
-  test('removing: unknown, malformed or another user’s passkey ids are 404', async () => {
+  test('renaming and removing: unknown, malformed or another user’s passkey ids are 404; a bad name is 400', async () => {
     const u = await registeredScript(app.url);
     const other = await registeredScript(app.url);
     const { rows } = await app.db.query(
@@ -92,6 +92,14 @@ describe('passkeys over HTTP (the ceremony itself runs in Chromium, see browser.
       const answer = await u.client.postJson(`/account/passkeys/${id}/remove`, {});
       assert.equal(answer.status, 404, id.slice(0, 20));
     }
+    assert.equal((await u.client.postJson(`/account/passkeys/${rows[0].id}/rename`, { name: 'Mine now' })).status, 404, 'not theirs to rename');
+    for (const name of ['', ' ', 'x'.repeat(65), ['a'], 'a\u0000b']) {
+      assert.equal((await other.client.postJson(`/account/passkeys/${rows[0].id}/rename`, { name })).status, 400, JSON.stringify(name).slice(0, 20));
+    }
+    const renamed = await other.client.postJson(`/account/passkeys/${rows[0].id}/rename`, { name: '  Work laptop  ' });
+    assert.equal(renamed.status, 200);
+    assert.equal(renamed.json.passkey.name, 'Work laptop');
+    assert.equal((await other.client.get('/account/passkeys')).json.passkeys[0].name, 'Work laptop');
     assert.equal((await other.client.postJson(`/account/passkeys/${rows[0].id}/remove`, {})).status, 204);
     assert.deepEqual((await other.client.get('/account/passkeys')).json, { passkeys: [] });
   });

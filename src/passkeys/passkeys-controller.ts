@@ -12,6 +12,9 @@ import type { WebAuthnChallenges } from './webauthn-challenges.sql.js';
 
 const nameShape = z.string().trim().min(1).max(64).refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s));
 
+/** A passkey's id in a path: digits only, or nothing (404). */
+const passkeyId = (value: unknown): number | undefined => (typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : undefined);
+
 /** The relying party: APP_ORIGIN's host (browsers refuse WebAuthn on an IP-address origin; `localhost` works). */
 export interface RelyingParty {
   name: string;
@@ -92,10 +95,22 @@ export class PasskeysController {
     res.status(201).json({ passkey: { id: added.id, name: added.name, createdAt: added.createdAt.toISOString() } });
   };
 
+  /** POST /account/passkeys/:id/rename (name). */
+  rename = async (req: Request, res: Response, next: NextFunction) => {
+    const id = passkeyId(req.params.id);
+    if (id === undefined) return next(new NotFound());
+    const name = nameShape.safeParse((req.body as Record<string, unknown> | undefined)?.name);
+    if (!name.success) throw new InvalidInput({ name: 'A name is 1 to 64 characters.' });
+    const renamed = await this.deps.passkeys.rename(req.user!.id, id, name.data);
+    if (!renamed) return next(new NotFound());
+    if (wantsJson(req)) return res.json({ passkey: { id: renamed.id, name: renamed.name, createdAt: renamed.createdAt.toISOString(), lastUsedAt: renamed.lastUsedAt?.toISOString() ?? null } });
+    res.redirect(303, '/account/passkeys');
+  };
+
   remove = async (req: Request, res: Response, next: NextFunction) => {
     const me = req.user!;
-    const id = /^\d{1,15}$/.test(String(req.params.id)) ? Number(req.params.id) : NaN;
-    if (!Number.isSafeInteger(id)) return next(new NotFound());
+    const id = passkeyId(req.params.id);
+    if (id === undefined) return next(new NotFound());
     const where = circumstancesOf(req);
     const removed = await withTransaction(this.deps.pool, async (tx) => {
       const row = await this.deps.passkeys.remove(tx, me.id, id);

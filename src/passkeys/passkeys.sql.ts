@@ -75,6 +75,11 @@ export class PasskeyStore {
     return rowCount === 1;
   }
 
+  async rename(userId: number, id: number, name: string): Promise<Passkey | undefined> {
+    const { rows } = await this.pool.query<Row>(`UPDATE passkeys SET name = $3 WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`, [id, userId, name]);
+    return rows[0] && toPasskey(rows[0]);
+  }
+
   async remove(db: Queryable, userId: number, id: number): Promise<Passkey | undefined> {
     const { rows } = await db.query<Row>(`DELETE FROM passkeys WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`, [id, userId]);
     return rows[0] && toPasskey(rows[0]);
