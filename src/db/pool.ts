@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../logger.js';
 
@@ -7,8 +8,34 @@ export type PoolClient = pg.PoolClient;
 // int8 (bigint ids, counts) as JS numbers: ids stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
+/**
+ * A client whose parameterised queries are named (prepared) statements: each connection parses and
+ * plans a statement once, not at every call. The name is a hash of the text, so the same statement
+ * from any caller shares it; texts without parameters (and multi-statement texts) go as they are.
+ */
+class PreparingClient extends pg.Client {
+  override query(...args: unknown[]): never {
+    const [first, second] = args;
+    if (typeof first === 'string' && Array.isArray(second) && second.length > 0) {
+      args = [{ name: statementName(first), text: first, values: second }, ...args.slice(2)];
+    }
+    return (super.query as (...a: unknown[]) => never)(...args);
+  }
+}
+
+const names = new Map<string, string>();
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (!name) {
+    name = `s_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    if (names.size < 5000) names.set(text, name);
+  }
+  return name;
+}
+
 export function createPool(connectionString: string, options: { max: number; logger: Logger; applicationName?: string }): Pool {
   const pool = new pg.Pool({
+    Client: PreparingClient,
     connectionString,
     max: options.max,
     connectionTimeoutMillis: 3000,
