@@ -255,7 +255,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   // Loaded soon after start rather than on the first /login (whose autofill asks for options at once).
   setTimeout(() => void webauthn().catch(() => {}), 1500).unref();
   const passkeySignIn = new PasskeySignInController({ auth, passkeys, challenges, rp, users, guard, notices, devices, events });
-  const twoFactor = new TwoFactorController({ pool, secondFactor, currentPassword, mail, events, appName: 'Parlour' });
+  const twoFactor = new TwoFactorController({ pool, secondFactor, currentPassword, mail, events });
   const admin = new AdminController({ signIns, users, throttle: guard, events, pool, roles: new RoleStore(pool) });
   const requireAdmin = auth.requireRole('admin');
   const headers = securityHeaders({ https: config.https });

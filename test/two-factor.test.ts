@@ -151,6 +151,14 @@ describe('signing in with two-factor on', () => {
     assert.equal(answers.filter((a) => a.status === 200).length, 1, answers.map((a) => a.status).join());
   });
 
+  test('one recovery code in 10 parallel pending sign-ins: exactly one signs in', async () => {
+    const u = await withTwoFactor();
+    const pendings = await Promise.all(Array.from({ length: 10 }, () => passwordStep(u.user.login, u.user.password)));
+    const answers = await Promise.all(pendings.map((p) => p.client.postJson('/login/two-factor', { code: u.recoveryCodes[2] })));
+    assert.equal(answers.filter((a) => a.status === 200).length, 1, answers.map((a) => a.status).join());
+    assert.equal((await app.db.query('SELECT count(*)::int AS n FROM recovery_codes WHERE user_id = $1', [u.id])).rows[0].n, 9);
+  });
+
   test('after 5 wrong codes the pending sign-in is dropped: two_factor_expired (HTML: 303 /login), even for the right code; 20 parallel wrong codes check at most 5', async () => {
     const u = await withTwoFactor();
     const { client } = await passwordStep(u.user.login, u.user.password);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
@@ -155,15 +154,7 @@ export class MailQueue {
 }
 
 /**
- * pg-boss's statements through our connection (the caller's transaction). Its insert is a large
- * statement: run as a named (prepared) statement, each connection plans it once instead of per message.
+ * pg-boss's statements through our connection (the caller's transaction). Our pools prepare
+ * parameterised statements (db/pool.ts), so its large insert is planned once per connection.
  */
-const statementNames = new Map<string, string>();
-const asBossDb = (db: Queryable): PgBoss.Db => ({
-  executeSql: (text, values) => {
-    if (!values?.length) return db.query(text);
-    let name = statementNames.get(text);
-    if (!name) statementNames.set(text, (name = `pgboss_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`));
-    return db.query({ name, text, values });
-  },
-});
+const asBossDb = (db: Queryable): PgBoss.Db => ({ executeSql: (text, values) => db.query(text, values) });

@@ -34,7 +34,7 @@ export class AlreadyEnabled extends AppError {
 /** /account/two-factor: turn TOTP on (password, then a first code), off (password and a code), and new recovery codes (a code). */
 export class TwoFactorController {
   constructor(
-    private readonly deps: { pool: Pool; secondFactor: SecondFactor; currentPassword: CurrentPassword; mail: AccountMail; events: SecurityEvents; appName: string },
+    private readonly deps: { pool: Pool; secondFactor: SecondFactor; currentPassword: CurrentPassword; mail: AccountMail; events: SecurityEvents },
   ) {}
 
   show = async (req: Request, res: Response) => {
