@@ -9,7 +9,7 @@ import type { UserStore } from '../auth/users.sql.js';
 import { withTransaction, type Pool, type Queryable } from '../db/pool.js';
 import { formValues, rerenderForm } from '../http/forms.js';
 import { wantsJson } from '../http/negotiation.js';
-import { circumstancesOf, type AccountMail, type Circumstances } from '../mail/account-mail.js';
+import { circumstancesOf, type AccountMail } from '../mail/account-mail.js';
 import type { SignIns } from '../sessions/sign-ins.js';
 import { LINK_LIFETIME_MS, LinkInvalid, tokenFrom, type AccountLinks } from './account-links.sql.js';
 
@@ -104,7 +104,7 @@ export class PasswordResetController {
         if (!updated) throw new LinkInvalid('password_reset');
         await this.deps.users.confirmEmail(tx, target.userId);
         await this.deps.guard.unlock([updated.user.login, updated.user.email.toLowerCase()], tx);
-        await this.sendChanged(tx, target.userId, 'reset', where);
+        await this.deps.mail.toUser(tx, { email: updated.user.email, login: updated.user.login, disabled: updated.disabled }, 'password-changed', { how: 'reset', ...where });
       });
       if (req.user?.id === target.userId) this.deps.auth.leaveAnonymous(req, res);
       if (wantsJson(req)) return res.status(204).end();
@@ -116,13 +116,8 @@ export class PasswordResetController {
     }
   };
 
-  /** "Your password was changed" (a change or a reset), queued with `tx`. */
-  sendChanged(tx: Queryable, userId: number, how: 'change' | 'reset', where: Circumstances): Promise<boolean> {
-    return this.deps.mail.toUser(tx, userId, 'password-changed', { how, ...where });
-  }
-
   /** A bad, used or expired link: a 400 page that offers a new one (JSON reset_link_invalid). */
-  invalid(req: Request, res: Response, next: NextFunction): void {
+  private invalid(req: Request, res: Response, next: NextFunction): void {
     if (wantsJson(req)) return next(new LinkInvalid('password_reset'));
     const err = new LinkInvalid('password_reset');
     res.status(400).render('link-invalid', { message: err.message, again: { href: '/password/forgot', label: 'Ask for a new link' } });
