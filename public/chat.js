@@ -7,13 +7,11 @@
   const input = document.getElementById('text');
   const sendError = document.getElementById('send-error');
   const people = new Map();
-
-  const ERRORS = {
-    invalid_input: 'Messages must be 1 to 2,000 characters.',
-    rate_limited: 'You are sending too fast. Wait a few seconds.',
-    unauthorized: 'Your session has ended. Please sign in again.',
-    unavailable: 'The chat is temporarily unavailable. Try again in a moment.',
-  };
+  // The page hands over its language and its words (views/chat.ejs): no catalogue lives in here.
+  const section = document.querySelector('section.chat');
+  const lang = section.dataset.lang;
+  const words = JSON.parse(section.dataset.strings);
+  const clock = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' });
 
   function setStatus(text, state) {
     status.textContent = text;
@@ -26,10 +24,10 @@
     item.dataset.id = String(message.id);
     const author = document.createElement('span');
     author.className = 'author';
-    author.textContent = message.user.name;
+    author.textContent = message.user.id === null ? words.deletedUser : message.user.name;
     const time = document.createElement('time');
     time.dateTime = message.sentAt;
-    time.textContent = new Date(message.sentAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    time.textContent = clock.format(new Date(message.sentAt));
     const text = document.createElement('p');
     text.className = 'text';
     text.textContent = message.text;
@@ -51,18 +49,18 @@
 
   const socket = io({ path: '/socket.io' });
 
-  socket.on('connect', () => setStatus('Online', 'online'));
+  socket.on('connect', () => setStatus(words.online, 'online'));
   socket.on('disconnect', (reason) => {
     // The server ends a socket itself only when the session ended; anything else is a lost connection.
-    if (reason === 'io server disconnect') setStatus('Your session has ended. Please sign in again.', 'ended');
-    else setStatus('Offline: reconnecting…', 'offline');
+    if (reason === 'io server disconnect') setStatus(words.ended, 'ended');
+    else setStatus(words.offline, 'offline');
   });
   socket.on('connect_error', (err) => {
     if (err.message === 'unauthorized') {
-      setStatus('Your session has ended. Please sign in again.', 'ended');
+      setStatus(words.ended, 'ended');
       socket.disconnect();
     } else {
-      setStatus('Offline: reconnecting…', 'offline');
+      setStatus(words.offline, 'offline');
     }
   });
   socket.on('chat:history', (messages) => {
@@ -90,8 +88,8 @@
     if (!text.trim()) return;
     sendError.textContent = '';
     socket.timeout(5000).emit('chat:send', { text }, (err, reply) => {
-      if (err) sendError.textContent = 'Not sent: no answer from the server.';
-      else if (!reply.ok) sendError.textContent = ERRORS[reply.error.code] || 'Not sent.';
+      if (err) sendError.textContent = words.noAnswer;
+      else if (!reply.ok) sendError.textContent = words.errors[reply.error.code] || words.other;
       else input.value = '';
     });
   });

@@ -7,6 +7,9 @@
     if (button) button.hidden = true;
     return;
   }
+  // The page's words, in its language (views/login.ejs).
+  const failed = button.dataset.failed;
+  const cancelled = button.dataset.cancelled;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const returnTo = document.querySelector('input[name="returnTo"]').value || '/';
   const post = (url, body) =>
@@ -17,13 +20,13 @@
     const response = await SimpleWebAuthnBrowser.startAuthentication({ optionsJSON: options, useBrowserAutofill });
     const answer = await post('/login/passkey', response);
     if (answer.status === 200) return location.assign(returnTo);
-    status.textContent = (await answer.json()).error?.message ?? 'That passkey did not sign you in.';
+    status.textContent = (await answer.json()).error?.message ?? failed;
   }
 
   button.addEventListener('click', () => {
     status.textContent = '';
     signIn(false).catch((err) => {
-      status.textContent = err && err.name === 'NotAllowedError' ? 'Cancelled.' : 'That passkey did not sign you in.';
+      status.textContent = err && err.name === 'NotAllowedError' ? cancelled : failed;
     });
   });
   SimpleWebAuthnBrowser.browserSupportsWebAuthnAutofill()

@@ -37,6 +37,8 @@ import { showHome } from './home/home-controller.js';
 import { RoleStore } from './roles/roles.sql.js';
 import { createCsrf, type Csrf } from './http/csrf.js';
 import { errorHandler, notFound } from './http/error-handler.js';
+import { LanguageController } from './i18n/language-controller.js';
+import { pageLanguage } from './i18n/language.js';
 import { requestLogger } from './http/request-logger.js';
 import { protectedByDefault } from './http/routes.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -107,6 +109,7 @@ export const PUBLIC_ROUTES = [
   'POST /login/two-factor',
   'POST /login/passkey/options',
   'POST /login/passkey',
+  'POST /language',
 ] as const;
 
 export interface AppDeps {
@@ -142,12 +145,17 @@ export interface Application {
   };
 }
 
-/** What every page template can use: the signed-in user and a CSRF token, computed only when rendered. */
+/**
+ * What every page template can use: the signed-in user, a CSRF token, `t`/`lang`/`fmt` in the page's
+ * language, and where the language switch comes back to; each computed only when rendered.
+ */
 function pageLocals(csrf: Csrf): RequestHandler {
   return (req, res, next) => {
     res.locals.currentUser = () => req.user;
     res.locals.csrfToken = () => csrf.token(req, res);
-    next();
+    // A page answered to a POST (a form shown again) has no URL of its own to come back to.
+    res.locals.pagePath = () => (req.method === 'GET' ? req.originalUrl : '');
+    pageLanguage(req, res, next);
   };
 }
 
@@ -256,6 +264,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   setTimeout(() => void webauthn().catch(() => {}), 1500).unref();
   const passkeySignIn = new PasskeySignInController({ auth, passkeys, challenges, rp, users, guard, notices, devices, events });
   const twoFactor = new TwoFactorController({ pool, secondFactor, currentPassword, mail, events });
+  const language = new LanguageController({ users, appOrigin: config.appOrigin, https: config.https });
   const admin = new AdminController({ signIns, users, throttle: guard, events, pool, roles: new RoleStore(pool) });
   const requireAdmin = auth.requireRole('admin');
   const headers = securityHeaders({ https: config.https });
@@ -297,6 +306,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   app.use(enforceSessionLifetime({ signIns, cookieName, https: config.https }));
   app.use(csrf.protect);
   app.use(auth.restrictExpiredPassword);
+  app.use(language.rememberLanguage);
   if (assetCookies) app.use(assetCookies.refresh(auth.isRestricted));
 
   const route = protectedByDefault(app, auth.requireUser, PUBLIC_ROUTES);
@@ -314,6 +324,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   route.post('/login/passkey/options', passkeySignIn.options);
   route.post('/login/passkey', passkeySignIn.submit);
   route.post('/logout', logout.submit);
+  route.post('/language', language.submit);
   route.get('/password/forgot', reset.showForgot);
   route.post('/password/forgot', reset.forgot);
   route.get('/password/reset', noReferrer, reset.showReset);

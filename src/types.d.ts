@@ -42,6 +42,8 @@ declare module 'express-session' {
     assetCookiesUntil?: number;
     /** When they were issued (a refresh comes once less than half of their time is left). */
     assetCookiesIssuedAt?: number;
+    /** The language this sign-in last used ('en' or 'ru'); a change is written to the user. */
+    language?: 'en' | 'ru';
   }
 }
 

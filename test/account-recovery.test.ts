@@ -261,7 +261,8 @@ describe('security notifications', () => {
 
     await issueNotMe(u.user.login, u.user.password);
     const mail = outbox.to(u.user.email, /New sign-in/)[0]!;
-    assert.match(mail.body, /When: .*GMT/);
+    // The time in the reader's language (Intl), in UTC: e.g. "When: Dec 2, 2026, 5:15 PM UTC".
+    assert.match(mail.body, new RegExp(`When: .*${new Date().getUTCFullYear()}.* UTC\\n`));
     assert.match(mail.body, /IP address: /);
     assert.match(mail.body, /Browser: Firefox on Linux/);
     assert.match(mail.body, new RegExp(`${app.url}/account/not-me\\?token=`));

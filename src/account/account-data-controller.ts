@@ -51,13 +51,13 @@ export class AccountDataController {
   private async deleteAccount(req: Request, res: Response): Promise<void> {
     const me = req.user!;
     const parsed = deletion.safeParse(req.body ?? {});
-    if (!parsed.success) throw new InvalidInput({ currentPassword: 'Enter your current password.' });
+    if (!parsed.success) throw new InvalidInput({ currentPassword: 'validation.current_password' });
     const ip = req.ip ?? 'unknown';
     if (!(await this.deps.currentPassword.verify(me, parsed.data.currentPassword, ip, 'delete'))) throw new WrongCredentials();
     // With two-factor on, a stolen password alone cannot delete the account.
     if (await this.deps.secondFactor.isOn(me.id)) {
       const code = (req.body as Record<string, unknown>).code;
-      if (code === undefined || code === '') throw new InvalidInput({ code: 'Enter the code from your authenticator app, or a recovery code.' });
+      if (code === undefined || code === '') throw new InvalidInput({ code: 'validation.totp_or_recovery' });
       if (!(await this.deps.secondFactor.check(me, ip, code, 'delete'))) throw new WrongCode();
     }
     await this.deps.signIns.end({ userId: me.id }, 'deleted', { ip, detail: { login: me.login } }, undefined, async (tx) => {

@@ -42,14 +42,14 @@ export class EmailController {
   private async requestChange(req: Request, res: Response): Promise<void> {
     const me = req.user!;
     const { currentPassword, newEmail } = parseEmailChange(req.body);
-    if (newEmail.toLowerCase() === me.email.toLowerCase()) throw new InvalidInput({ newEmail: 'That is already your address.' });
+    if (newEmail.toLowerCase() === me.email.toLowerCase()) throw new InvalidInput({ newEmail: 'validation.same_email' });
     const where = circumstancesOf(req);
     const stored = await this.deps.currentPassword.verify(me, currentPassword, where.ip, 'email');
     if (!stored) throw new WrongCredentials();
     if (await this.deps.users.emailTaken(newEmail, me.id)) throw new AlreadyRegistered();
     await withTransaction(this.deps.pool, async (tx) => {
       const token = await this.deps.links.issue(tx, 'email_change', me.id, stored.credentialsVersion, newEmail);
-      await this.deps.mail.toAddress(tx, newEmail, 'email-change-confirm', { login: me.login, link: this.deps.mail.url('/account/email/confirm', { token }) });
+      await this.deps.mail.toAddress(tx, newEmail, stored.language, 'email-change-confirm', { login: me.login, link: this.deps.mail.url('/account/email/confirm', { token }) });
       await this.deps.mail.toUser(tx, me.id, 'email-change-notice', { newEmail, ...where });
       await this.deps.events.record({ type: 'email_change_requested', userId: me.id, ip: where.ip }, tx);
     });

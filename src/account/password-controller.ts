@@ -38,9 +38,9 @@ export class PasswordController {
       const { currentPassword, newPassword: next } = parsePasswordChange(req.body);
       const ip = req.ip ?? 'unknown';
       const stored = await this.deps.currentPassword.verify(me, currentPassword, ip, 'change');
-      if (!stored) throw new InvalidInput({ currentPassword: 'Your current password is not correct.' });
+      if (!stored) throw new InvalidInput({ currentPassword: 'validation.current_password_wrong' });
       if (await this.deps.hasher.verify(next, stored.passwordHash)) {
-        throw new InvalidInput({ newPassword: 'Choose a password different from the current one.' });
+        throw new InvalidInput({ newPassword: 'validation.password_same' });
       }
 
       const hash = await this.deps.hasher.hash(next);

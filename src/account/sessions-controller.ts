@@ -4,6 +4,8 @@ import { NotFound } from '../http/errors.js';
 import { wantsJson } from '../http/negotiation.js';
 import type { SignIns } from '../sessions/sign-ins.js';
 import { describeBrowser } from './user-agent.js';
+import { translator } from '../i18n/i18n.js';
+import { languageOf } from '../i18n/language.js';
 
 /** Handles are 16 random bytes in base64url: anything else names no sign-in, and is refused before any query. */
 export const HANDLE_SHAPE = /^[A-Za-z0-9_-]{22}$/;
@@ -20,7 +22,7 @@ export class AccountSessionsController {
       startedAt: s.startedAt.toISOString(),
       lastSeenAt: s.lastSeenAt.toISOString(),
       ip: s.ip,
-      client: describeBrowser(s.userAgent),
+      client: describeBrowser(s.userAgent, translator(languageOf(req))),
       sockets: s.sockets,
       current: s.kind === 'browser' && s.handle === req.session.handle,
     }));

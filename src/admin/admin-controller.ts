@@ -21,9 +21,9 @@ function parseAuditFilter(query: Record<string, unknown>): { userId?: number; ty
     if (typeof v !== 'string' || !shape.test(v)) fields[name] = message;
     return typeof v === 'string' ? v : undefined;
   };
-  const user = read('user', /^\d{1,15}$/, 'A user id is a number.');
-  const type = read('type', /^[a-z_]{1,40}$/, 'An event type is lower-case letters and _.');
-  const before = read('before', /^\d{1,15}$/, 'A page cursor is a number.');
+  const user = read('user', /^\d{1,15}$/, 'validation.audit_user');
+  const type = read('type', /^[a-z_]{1,40}$/, 'validation.audit_type');
+  const before = read('before', /^\d{1,15}$/, 'validation.audit_before');
   if (Object.keys(fields).length) throw new InvalidInput(fields);
   return { ...(user ? { userId: Number(user) } : {}), ...(type ? { type } : {}), ...(before ? { before: Number(before) } : {}) };
 }

@@ -15,25 +15,25 @@ function parseWhen(value: string): Date | undefined {
   return date;
 }
 
-const when = (label: string) =>
+const when = () =>
   z
-    .string({ error: `${label} must be a date (YYYY-MM-DD) or a date-time.` })
+    .string({ error: 'validation.date' })
     .trim()
     .optional()
     .transform((v, ctx) => {
       if (!v) return null;
       const date = parseWhen(v);
       if (!date) {
-        ctx.addIssue({ code: 'custom', message: `${label} must be a date (YYYY-MM-DD) or a date-time with an offset.` });
+        ctx.addIssue({ code: 'custom', message: 'validation.date' });
         return z.NEVER;
       }
       return date;
     });
 
 const grant = z.object({
-  role: z.string({ error: 'Choose a role.' }).trim().regex(ROLE_NAME, 'Choose a role the app defines.'),
-  startsAt: when('The start'),
-  endsAt: when('The end'),
+  role: z.string({ error: 'validation.role' }).trim().regex(ROLE_NAME, 'validation.role'),
+  startsAt: when(),
+  endsAt: when(),
 });
 
 export interface RoleGrantInput {
@@ -51,6 +51,6 @@ export function parseRoleGrant(body: unknown): RoleGrantInput {
     throw new InvalidInput(fields);
   }
   const { role, startsAt, endsAt } = parsed.data;
-  if (startsAt && endsAt && endsAt <= startsAt) throw new InvalidInput({ endsAt: 'The end must come after the start.' });
+  if (startsAt && endsAt && endsAt <= startsAt) throw new InvalidInput({ endsAt: 'validation.end_before_start' });
   return { role, startsAt, endsAt };
 }

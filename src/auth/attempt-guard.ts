@@ -2,7 +2,7 @@ import { AppError } from '../http/errors.js';
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
 
 export class TooManyAttempts extends AppError {
-  constructor(retryAfterSeconds: number, message = 'Too many failed attempts. Please wait before trying again.') {
+  constructor(retryAfterSeconds: number, message = 'errors.too_many_attempts') {
     super(429, 'too_many_attempts', message, undefined, { 'Retry-After': String(Math.max(1, retryAfterSeconds)) });
   }
 }

@@ -8,24 +8,25 @@ import { wantsJson } from '../http/negotiation.js';
 import { clearSessionCookie, detachSession } from '../sessions/session-lifetime.js';
 import { CredentialsChanged, type Change, type EndCause, type SignIns } from '../sessions/sign-ins.js';
 import type { CheckedUser, Passport } from './passport-setup.js';
+import { statedLanguageOf } from '../i18n/language.js';
 import { isPasswordExpired } from './password-expiry.js';
 
 export class WrongCredentials extends AppError {
   constructor() {
     // One answer for an unknown login and a wrong password.
-    super(401, 'wrong_credentials', 'Invalid login or password');
+    super(401, 'wrong_credentials', 'errors.wrong_credentials');
   }
 }
 
 export class Forbidden extends AppError {
   constructor() {
-    super(403, 'forbidden', 'You do not have access to this page.');
+    super(403, 'forbidden', 'errors.forbidden');
   }
 }
 
 export class PasswordExpired extends AppError {
   constructor() {
-    super(403, 'password_expired', 'Your password has expired. Please choose a new one.');
+    super(403, 'password_expired', 'errors.password_expired');
   }
 }
 
@@ -81,6 +82,8 @@ export class Authentication {
     session.absoluteExpiresAt = now + this.deps.absoluteMs;
     session.handle = handle;
     session.passwordChangedAt = user.passwordChangedAt;
+    const language = statedLanguageOf(req);
+    if (language) session.language = language;
     if (user.passwordMarkedExpired) session.passwordExpired = true;
     const restricted = this.isRestricted(session);
     // A restricted sign-in gets no CDN access.
@@ -93,6 +96,7 @@ export class Authentication {
         credentialsVersion: user.credentialsVersion,
         ip: req.ip,
         userAgent: req.get('user-agent'),
+        language: language === user.language ? undefined : language,
         within: options.within,
       });
     } catch (err) {
@@ -143,7 +147,10 @@ export class Authentication {
    */
   readonly restrictExpiredPassword: RequestHandler = (req, res, next) => {
     if (!req.user || !req.session || !this.isRestricted(req.session)) return next();
-    const allowed = req.path === '/account/password' || (req.method === 'POST' && req.path === '/logout') || req.path === '/csrf-token';
+    const allowed =
+      req.path === '/account/password' ||
+      (req.method === 'POST' && (req.path === '/logout' || req.path === '/language')) ||
+      req.path === '/csrf-token';
     if (allowed) return next();
     if (wantsJson(req)) return next(new PasswordExpired());
     res.redirect(303, '/account/password');

@@ -1,3 +1,5 @@
+import type { Language } from '../i18n/i18n.js';
+import { languageOf } from '../i18n/language.js';
 import type { Request, Response } from 'express';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
@@ -56,11 +58,11 @@ export class RegistrationController {
         const wait = await this.deps.rates.hit(`register:${ip}`, this.deps.ipHourly, 3600);
         if (wait) {
           await this.deps.events.record({ type: 'registration_throttled', ip });
-          throw new TooManyAttempts(wait, 'Too many registrations from your network. Please try again later.');
+          throw new TooManyAttempts(wait, 'errors.too_many_registrations');
         }
       }
       const passwordHash = await this.deps.hasher.hash(input.password);
-      const fields = { login: input.login, email: input.email, name: input.name, passwordHash };
+      const fields = { login: input.login, email: input.email, name: input.name, passwordHash, language: languageOf(req) };
       if (!this.deps.requireConfirmation) {
         const user = await this.deps.users.create(fields);
         // Registration counts as a sign-in from this browser: its first device, which is not news.
@@ -78,7 +80,7 @@ export class RegistrationController {
         const code = await this.deps.confirmations.issue(created.user.id, tx);
         await this.deps.rates.hit(`confirmation-codes:${created.user.email.toLowerCase()}`, CODES_PER_ADDRESS_HOURLY, 3600, tx);
         await this.deps.notices.firstDevice(created.user.id, device)(tx);
-        await this.sendCode(tx, created.user.email, code);
+        await this.sendCode(tx, created.user.email, created.language, code);
         return created.user;
       });
       if (wantsJson(req)) return res.status(201).json({ user });
@@ -89,6 +91,7 @@ export class RegistrationController {
   };
 
   showConfirm = (req: Request, res: Response) => {
+    res.locals.codeMinutes = CODE_LIFETIME_MS / 60_000;
     const email = typeof req.query.email === 'string' ? req.query.email.slice(0, 254) : '';
     res.render('register-confirm', { error: undefined, fields: {}, values: { email }, sent: req.query.sent === '1' });
   };
@@ -102,13 +105,14 @@ export class RegistrationController {
       const userId = await this.deps.guard.attempt({ subject: `confirm:${email.toLowerCase()}`, ip }, () => this.deps.confirmations.confirm(email, code));
       if (userId === undefined) {
         await this.deps.events.record({ type: 'code_failed', login: email.toLowerCase(), ip });
-        throw new InvalidInput({ code: 'This code is wrong, used or expired.' });
+        throw new InvalidInput({ code: 'validation.email_code_wrong' });
       }
       await this.deps.events.record({ type: 'email_confirmed', userId, ip });
       const found = await this.deps.users.findById(userId);
       if (wantsJson(req)) return res.status(200).json({ user: found!.user });
       res.redirect(303, '/login?confirmed=1');
     } catch (err) {
+      res.locals.codeMinutes = CODE_LIFETIME_MS / 60_000;
       if (!rerenderForm(req, res, err, 'register-confirm', values)) throw err;
     }
   };
@@ -125,19 +129,20 @@ export class RegistrationController {
         await withTransaction(this.deps.pool, async (tx) => {
           const over = await this.deps.rates.hit(`confirmation-codes:${email.toLowerCase()}`, CODES_PER_ADDRESS_HOURLY, 3600, tx);
           const issued = over ? undefined : await this.deps.confirmations.reissue(email, tx);
-          if (issued) await this.sendCode(tx, issued.email, issued.code);
+          if (issued) await this.sendCode(tx, issued.email, languageOf(req), issued.code);
         });
       }
       if (wantsJson(req)) return res.status(202).json({});
       res.redirect(303, '/register/confirm?sent=1');
     } catch (err) {
+      res.locals.codeMinutes = CODE_LIFETIME_MS / 60_000;
       if (!rerenderForm(req, res, err, 'register-confirm', values)) throw err;
     }
   };
 
   /** Queued with the code it carries; the answer never waits for SMTP. */
-  private sendCode(tx: PoolClient, to: string, code: string): Promise<void> {
+  private sendCode(tx: PoolClient, to: string, language: Language, code: string): Promise<void> {
     const confirmUrl = this.deps.mail.url('/register/confirm', { email: to });
-    return this.deps.mail.toAddress(tx, to, 'confirmation-code', { code, minutes: CODE_LIFETIME_MS / 60_000, confirmUrl });
+    return this.deps.mail.toAddress(tx, to, language, 'confirmation-code', { code, minutes: CODE_LIFETIME_MS / 60_000, confirmUrl });
   }
 }

@@ -22,13 +22,13 @@ type Outcome = { user: CheckedUser; step: 'done' | 'pending' | 'code_required' |
 
 export class AccountDisabled extends AppError {
   constructor() {
-    super(403, 'account_disabled', 'This account has been disabled. Please contact the administrator.');
+    super(403, 'account_disabled', 'errors.account_disabled');
   }
 }
 
 export class EmailUnconfirmed extends AppError {
   constructor() {
-    super(403, 'email_unconfirmed', 'Please confirm your email address first: enter the code we sent you.');
+    super(403, 'email_unconfirmed', 'errors.email_unconfirmed');
   }
 }
 

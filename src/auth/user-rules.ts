@@ -8,28 +8,29 @@ import { isCommonPassword } from './common-passwords.js';
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const length = (s: string) => [...s].length; // code points, so any script counts fairly
 
-const text = (label: string) =>
+/** Messages are catalogue keys (locales/*.json): the error handler writes them in the reader's language. */
+const text = () =>
   z
-    .string({ error: (issue) => (issue.input === undefined ? `${label} is required.` : `${label} must be text.`) })
-    .refine((s) => !CONTROL.test(s), `${label} contains characters that are not allowed.`);
+    .string({ error: (issue) => (issue.input === undefined ? 'validation.required' : 'validation.not_text') })
+    .refine((s) => !CONTROL.test(s), 'validation.control_characters');
 
-export const loginName = text('Login')
+export const loginName = text()
   .transform((s) => s.trim().toLowerCase())
-  .refine((s) => length(s) >= 3 && length(s) <= 32, 'Login must be 3 to 32 characters.')
-  .refine((s) => /^[a-z0-9_.-]*$/.test(s), 'Login may contain only letters a-z, digits, and _ . -');
+  .refine((s) => length(s) >= 3 && length(s) <= 32, 'validation.login_length')
+  .refine((s) => /^[a-z0-9_.-]*$/.test(s), 'validation.login_characters');
 
-export const email = text('Email')
+export const email = text()
   .transform((s) => s.trim())
-  .refine((s) => s.length <= 254 && z.email().safeParse(s).success, 'Enter a valid email address.');
+  .refine((s) => s.length <= 254 && z.email().safeParse(s).success, 'validation.email');
 
-export const displayName = text('Name')
+export const displayName = text()
   .transform((s) => s.trim())
-  .refine((s) => length(s) <= 64, 'Name must be at most 64 characters.');
+  .refine((s) => length(s) <= 64, 'validation.name_length');
 
-export const newPassword = text('Password')
-  .refine((s) => length(s.normalize('NFC')) >= 8, 'Password must be at least 8 characters.')
-  .refine((s) => length(s.normalize('NFC')) <= 128, 'Password must be at most 128 characters.')
-  .refine((s) => !isCommonPassword(s), 'This password is too common. Choose one that is harder to guess.');
+export const newPassword = text()
+  .refine((s) => length(s.normalize('NFC')) >= 8, 'validation.password_short')
+  .refine((s) => length(s.normalize('NFC')) <= 128, 'validation.password_long')
+  .refine((s) => !isCommonPassword(s), 'validation.password_common');
 
 /**
  * A path on this site, judged after normalisation: the WHATWG URL parser resolves it against
@@ -59,34 +60,34 @@ const registration = z.object({
 });
 
 const signIn = z.object({
-  login: text('Login')
+  login: text()
     .transform((s) => s.trim())
-    .refine((s) => s.length >= 1 && s.length <= 254, 'Enter your login or email.'),
+    .refine((s) => s.length >= 1 && s.length <= 254, 'validation.sign_in_login'),
   // Existing passwords are checked as they are; only an absurd length is refused outright.
-  password: text('Password').refine((s) => s.length >= 1 && s.length <= 1024, 'Enter your password.'),
+  password: text().refine((s) => s.length >= 1 && s.length <= 1024, 'validation.sign_in_password'),
 });
 
 const passwordChange = z.object({
-  currentPassword: z.string({ error: 'Enter your current password.' }).min(1, 'Enter your current password.').max(1024),
+  currentPassword: z.string({ error: 'validation.current_password' }).min(1, 'validation.current_password').max(1024),
   newPassword,
 });
 
 const addressField = z
-    .string({ error: 'Enter the email address you registered with.' })
+    .string({ error: 'validation.registered_email' })
     .transform((s) => s.trim())
-    .refine((s) => s.length <= 254 && !CONTROL.test(s) && z.email().safeParse(s).success, 'Enter the email address you registered with.');
+    .refine((s) => s.length <= 254 && !CONTROL.test(s) && z.email().safeParse(s).success, 'validation.registered_email');
 
 const resend = z.object({ email: addressField });
 
 const emailConfirmation = z.object({
   email: z
-    .string({ error: 'Enter the email address you registered with.' })
+    .string({ error: 'validation.registered_email' })
     .transform((s) => s.trim())
-    .refine((s) => s.length <= 254 && !CONTROL.test(s) && z.email().safeParse(s).success, 'Enter the email address you registered with.'),
+    .refine((s) => s.length <= 254 && !CONTROL.test(s) && z.email().safeParse(s).success, 'validation.registered_email'),
   code: z
-    .string({ error: 'Enter the 6-digit code from the email.' })
+    .string({ error: 'validation.email_code' })
     .transform((s) => s.trim())
-    .refine((s) => /^\d{6}$/.test(s), 'Enter the 6-digit code from the email.'),
+    .refine((s) => /^\d{6}$/.test(s), 'validation.email_code'),
 });
 
 export type Registration = { login: string; email: string; name: string; password: string };
@@ -127,7 +128,7 @@ export function parseResend(body: unknown): z.infer<typeof resend> {
 const forgotPassword = z.object({ email: addressField.transform((s) => s.toLowerCase()) });
 const resetPassword = z.object({ newPassword });
 const emailChange = z.object({
-  currentPassword: z.string({ error: 'Enter your current password.' }).min(1, 'Enter your current password.').max(1024),
+  currentPassword: z.string({ error: 'validation.current_password' }).min(1, 'validation.current_password').max(1024),
   newEmail: email,
 });
 

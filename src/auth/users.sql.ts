@@ -2,12 +2,13 @@ import type { Pool, PoolClient } from '../db/pool.js';
 import { AppError } from '../http/errors.js';
 import { activeRoles } from '../roles/role-grants.js';
 import { ROLE_GRANTS_SQL } from '../roles/roles.sql.js';
+import type { Language } from '../i18n/i18n.js';
 import type { RoleGrant, SessionUser, StoredUser } from '../types.js';
 import { isPasswordExpired } from './password-expiry.js';
 
 export class AlreadyRegistered extends AppError {
   constructor() {
-    super(409, 'already_registered', 'That login or email is already registered.');
+    super(409, 'already_registered', 'errors.already_registered');
   }
 }
 
@@ -26,6 +27,7 @@ interface UserRow {
   credentials_version?: number;
   disabled_at?: Date | null;
   two_factor?: boolean;
+  language?: Language;
 }
 
 /** A user as sign-in and the token API need it: who, the hash to check, and the state of the credentials. */
@@ -47,6 +49,8 @@ export interface UserWithHash {
   disabled: boolean;
   /** TOTP is on: a right password is only half a sign-in. */
   twoFactor: boolean;
+  /** The language the user last used: their mail is written in it. */
+  language: Language;
 }
 
 export interface UserSummary extends SessionUser {
@@ -58,7 +62,7 @@ export interface UserSummary extends SessionUser {
 /** An identifier containing @ is an email (compared case-insensitively), anything else a login. */
 const whereIdentifier = (value: string) => (value.includes('@') ? 'lower(email) = lower($1)' : 'login = lower($1)');
 
-const COLUMNS = `id, login, email, name, password_hash, ${ROLE_GRANTS_SQL} AS grants, password_expired, password_changed_at, email_confirmed, credentials_version, disabled_at,
+const COLUMNS = `id, login, email, name, password_hash, ${ROLE_GRANTS_SQL} AS grants, password_expired, password_changed_at, email_confirmed, credentials_version, disabled_at, language,
   EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL) AS two_factor`;
 
 /** The users table: its SQL, column names and row mapping live here and nowhere else. */
@@ -85,6 +89,7 @@ export class UserStore {
       credentialsVersion: row.credentials_version ?? 0,
       disabled: Boolean(row.disabled_at),
       twoFactor: Boolean(row.two_factor),
+      language: row.language ?? 'en',
     };
   }
 
@@ -93,7 +98,7 @@ export class UserStore {
    * whose confirmation code has expired gives way (it holds neither once its code is dead).
    */
   async create(
-    input: { login: string; email: string; name: string; passwordHash: string; emailConfirmed?: boolean },
+    input: { login: string; email: string; name: string; passwordHash: string; emailConfirmed?: boolean; language?: Language },
     client: Queryable = this.pool,
     options: { replaceUnconfirmed?: boolean } = {},
   ): Promise<UserWithHash> {
@@ -107,9 +112,9 @@ export class UserStore {
         );
       }
       const { rows } = await client.query<UserRow>(
-        `INSERT INTO users (login, email, name, password_hash, email_confirmed) VALUES ($1, $2, $3, $4, $5)
+        `INSERT INTO users (login, email, name, password_hash, email_confirmed, language) VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING ${COLUMNS}`,
-        [input.login, input.email, input.name, input.passwordHash, input.emailConfirmed ?? true],
+        [input.login, input.email, input.name, input.passwordHash, input.emailConfirmed ?? true, input.language ?? 'en'],
       );
       return this.toFull(rows[0]!);
     } catch (err) {
@@ -217,9 +222,17 @@ export class UserStore {
     }
   }
 
-  /** Where a message to this user goes, and whether they may be sent one. */
-  async mailTarget(db: Queryable, id: number): Promise<{ email: string; login: string; disabled: boolean } | undefined> {
-    const { rows } = await db.query<{ email: string; login: string; disabled: boolean }>('SELECT email, login, disabled_at IS NOT NULL AS disabled FROM users WHERE id = $1', [id]);
+  /** The language the user now uses (a sign-in, the switch, a page in another language). */
+  async setLanguage(id: number, language: Language, db: Queryable = this.pool): Promise<void> {
+    await db.query('UPDATE users SET language = $2 WHERE id = $1 AND language <> $2', [id, language]);
+  }
+
+  /** Where a message to this user goes, in which language, and whether they may be sent one. */
+  async mailTarget(db: Queryable, id: number): Promise<{ email: string; login: string; disabled: boolean; language: Language } | undefined> {
+    const { rows } = await db.query<{ email: string; login: string; disabled: boolean; language: Language }>(
+      'SELECT email, login, disabled_at IS NOT NULL AS disabled, language FROM users WHERE id = $1',
+      [id],
+    );
     return rows[0];
   }
 

@@ -1,3 +1,4 @@
+import { translator } from '../i18n/i18n.js';
 import { parseArgs } from 'node:util';
 import { PasswordHasher } from '../auth/passwords.js';
 import { parseRegistration } from '../auth/user-rules.js';
@@ -60,7 +61,10 @@ main().then(
   (code) => process.exit(code),
   (err) => {
     if (err instanceof ConfigError) console.error(err.message);
-    else if (err instanceof AppError) console.error(`${err.message}${err.fields ? ' ' + Object.values(err.fields).join(' ') : ''}`);
+    else if (err instanceof AppError) {
+      const t = translator('en');
+      console.error(`${t(err.message)}${err.fields ? ' ' + Object.entries(err.fields).map(([name, key]) => `${name}: ${t(key)}`).join(' ') : ''}`);
+    }
     else console.error(`Could not create the user: ${(err as Error).message}`);
     process.exit(1);
   },

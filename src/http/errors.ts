@@ -1,6 +1,8 @@
 /**
  * Typed errors carry the status and code the contract names; the one error handler turns them into
  * HTML or JSON. Anything else is a 500 with a generic message (or 503 when the database is down).
+ * `message` and the `fields` messages are catalogue keys (locales/*.json, `errors.*`, `validation.*`):
+ * they are written in the reader's language when answered, while the code stays the same.
  */
 export class AppError extends Error {
   constructor(
@@ -15,31 +17,31 @@ export class AppError extends Error {
 }
 
 export class InvalidInput extends AppError {
-  constructor(fields: Record<string, string>, message = 'Please correct the highlighted fields.') {
+  constructor(fields: Record<string, string>, message = 'errors.invalid_input') {
     super(400, 'invalid_input', message, fields);
   }
 }
 
 export class CsrfFailed extends AppError {
   constructor() {
-    super(403, 'csrf_failed', 'This form has expired or did not come from this site. Please reload the page and try again.');
+    super(403, 'csrf_failed', 'errors.csrf_failed');
   }
 }
 
 export class Unauthenticated extends AppError {
   constructor() {
-    super(401, 'unauthenticated', 'Please sign in first.');
+    super(401, 'unauthenticated', 'errors.unauthenticated');
   }
 }
 
 export class NotFound extends AppError {
   constructor() {
-    super(404, 'not_found', 'There is nothing here.');
+    super(404, 'not_found', 'errors.not_found');
   }
 }
 
 export class Unavailable extends AppError {
   constructor() {
-    super(503, 'unavailable', 'The service is temporarily unavailable. Please try again in a moment.', undefined, { 'Retry-After': '5' });
+    super(503, 'unavailable', 'errors.unavailable', undefined, { 'Retry-After': '5' });
   }
 }

@@ -1,23 +1,32 @@
 import type { Request } from 'express';
 import { describeBrowser } from '../account/user-agent.js';
 import type { Queryable } from '../db/pool.js';
+import { translator, type Language } from '../i18n/i18n.js';
+import { statedLanguageOf } from '../i18n/language.js';
 import type { MailQueue } from './mail-queue.js';
 import type { MailTemplate, MailTemplates } from './templates.js';
 
-/** Where and how a change was made, for the notices: time, IP and browser. */
+/**
+ * Where and how a change was made, for the notices: time (ISO 8601) and browser (its User-Agent),
+ * both written out in the reader's language, the IP, and the language the request asks for, if any.
+ */
 export interface Circumstances {
   at: string;
   ip: string;
-  browser: string;
+  userAgent: string | null;
+  /** The request's own language (a `lang` cookie, or Accept-Language naming one of ours), if it states one. */
+  language: Language | undefined;
 }
 
 export function circumstancesOf(req: Request): Circumstances {
-  return { at: new Date().toUTCString(), ip: req.ip ?? 'unknown', browser: describeBrowser(req.get('user-agent') ?? null) };
+  return { at: new Date().toISOString(), ip: req.ip ?? 'unknown', userAgent: req.get('user-agent') ?? null, language: statedLanguageOf(req) };
 }
+
+type Recipient = { email: string; login: string; disabled: boolean; language: Language };
 
 /** Who a message to a user goes to, read in the transaction that sends it. */
 export interface MailRecipients {
-  mailTarget(db: Queryable, userId: number): Promise<{ email: string; login: string; disabled: boolean } | undefined>;
+  mailTarget(db: Queryable, userId: number): Promise<Recipient | undefined>;
 }
 
 /**
@@ -35,19 +44,21 @@ export class AccountMail {
   }
 
   /**
-   * To the user's current address, unless they are disabled or gone; resolves whether it was queued.
-   * A caller that has just read the user (a sign-in) passes them, and no query is made.
+   * To the user's current address, in the language they last used, unless they are disabled or
+   * gone; resolves whether it was queued. A caller that has just read the user (a sign-in) passes
+   * them, and no query is made.
    */
-  async toUser(db: Queryable, user: number | { email: string; login: string; disabled: boolean }, template: MailTemplate, vars: Record<string, unknown>): Promise<boolean> {
+  async toUser(db: Queryable, user: number | Recipient, template: MailTemplate, vars: Record<string, unknown>): Promise<boolean> {
     const target = typeof user === 'number' ? await this.deps.users.mailTarget(db, user) : user;
     if (!target || target.disabled) return false;
-    await this.toAddress(db, target.email, template, { login: target.login, ...vars });
+    await this.toAddress(db, target.email, target.language, template, { login: target.login, ...vars });
     return true;
   }
 
-  /** To an address (a new one not yet confirmed, or an account still waiting for its code). */
-  async toAddress(db: Queryable, to: string, template: MailTemplate, vars: Record<string, unknown>): Promise<void> {
-    const { subject, text } = this.deps.templates.render(template, { forgotUrl: this.url('/password/forgot'), ...vars });
+  /** To an address (a new one not yet confirmed, or an account still waiting for its code), in `language`. */
+  async toAddress(db: Queryable, to: string, language: Language, template: MailTemplate, vars: Record<string, unknown>): Promise<void> {
+    const browser = 'userAgent' in vars ? describeBrowser(vars.userAgent as string | null, translator(language)) : undefined;
+    const { subject, text } = this.deps.templates.render(template, { forgotUrl: this.url('/password/forgot'), browser, ...vars }, language);
     await this.deps.queue.enqueue(db, { to, subject, text });
   }
 }

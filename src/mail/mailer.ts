@@ -13,6 +13,25 @@ export interface Mailer {
   send(mail: Mail): Promise<void>;
 }
 
+/**
+ * A header value as RFC 5322 allows it (ASCII): anything else as RFC 2047 encoded words of UTF-8,
+ * each under 76 characters and never splitting a character (a Russian subject, a name).
+ */
+export function encodeHeader(value: string): string {
+  if (/^[\x20-\x7e]*$/.test(value)) return value;
+  const words: string[] = [];
+  let chunk = '';
+  for (const char of value) {
+    if (Buffer.byteLength(chunk + char) > 45) {
+      words.push(chunk);
+      chunk = '';
+    }
+    chunk += char;
+  }
+  if (chunk) words.push(chunk);
+  return words.map((w) => `=?UTF-8?B?${Buffer.from(w).toString('base64')}?=`).join('\r\n ');
+}
+
 /** Sends through SMTP_URL; without it, writes each message under DATA_DIR/outbox/ (development, tests). */
 export function createMailer(options: { smtpUrl: string | undefined; from: string; dataDir: string; logger: Logger }): Mailer {
   const { from, logger } = options;
@@ -37,7 +56,18 @@ export function createMailer(options: { smtpUrl: string | undefined; from: strin
     async send(mail) {
       await mkdir(outbox, { recursive: true });
       const file = path.join(outbox, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`);
-      const message = [`From: ${from}`, `To: ${mail.to}`, `Subject: ${mail.subject}`, `Date: ${new Date().toUTCString()}`, 'Content-Type: text/plain; charset=utf-8', '', mail.text, ''].join('\r\n');
+      const message = [
+        `From: ${from}`,
+        `To: ${mail.to}`,
+        `Subject: ${encodeHeader(mail.subject)}`,
+        `Date: ${new Date().toUTCString()}`,
+        'MIME-Version: 1.0',
+        'Content-Type: text/plain; charset=utf-8',
+        'Content-Transfer-Encoding: 8bit',
+        '',
+        mail.text.replace(/\r?\n/g, '\r\n'),
+        '',
+      ].join('\r\n');
       await writeFile(file, message, { mode: 0o600 });
       // The path is logged, never the message: it holds a confirmation code.
       logger.info({ file, subject: mail.subject }, 'no SMTP_URL: mail written to the outbox');

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
+import { dateFormats, translator, type Language } from '../i18n/i18n.js';
 
 export const MAIL_TEMPLATES_DIR = fileURLToPath(new URL('../../views/mail', import.meta.url));
 
@@ -22,7 +23,8 @@ type Render = (vars: Record<string, unknown>) => string;
 
 /**
  * Plain-text templates, compiled once. The first line is `Subject: ...`, then a blank line, then the
- * body. Text is not HTML: `<%= %>` inserts values as they are (no entity escaping).
+ * body. Text is not HTML: `<%= %>` inserts values as they are (no entity escaping). Each is written
+ * once, with `t(key)` from the catalogues and `fmt` for dates, and rendered in the reader's language.
  */
 export class MailTemplates {
   private readonly compiled = new Map<string, Render>();
@@ -34,10 +36,10 @@ export class MailTemplates {
     }
   }
 
-  render(name: MailTemplate, vars: Record<string, unknown>): { subject: string; text: string } {
+  render(name: MailTemplate, vars: Record<string, unknown>, language: Language): { subject: string; text: string } {
     const render = this.compiled.get(name);
     if (!render) throw new Error(`no mail template ${name}`);
-    const out = render(vars).replace(/\r\n/g, '\n');
+    const out = render({ ...vars, t: translator(language), fmt: dateFormats(language) }).replace(/\r\n/g, '\n');
     const match = /^Subject: (.*)\n\n([\s\S]*)$/.exec(out);
     if (!match) throw new Error(`mail template ${name} must start with "Subject: ..." and a blank line`);
     return { subject: match[1]!.trim(), text: match[2]! };

@@ -44,7 +44,7 @@ export class PasskeySignInController {
 
   submit = async (req: Request, res: Response) => {
     const parsed = authenticationShape.safeParse(req.body);
-    if (!parsed.success) throw new InvalidInput({ credential: 'Send the response as credential.toJSON() gives it.' });
+    if (!parsed.success) throw new InvalidInput({ credential: 'validation.passkey_response' });
     const ip = req.ip ?? 'unknown';
     const user = await this.deps.guard.attempt({ subject: `passkey@${ip}`, ip }, () => this.check(parsed.data as unknown as AuthenticationResponseJSON));
     if (!user) {

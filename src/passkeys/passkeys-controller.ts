@@ -54,12 +54,12 @@ export class PasskeysController {
   add = async (req: Request, res: Response) => {
     const me = req.user!;
     const parsed = registrationShape.safeParse(req.body);
-    if (!parsed.success) throw new InvalidInput({ credential: 'Send the credential as credential.toJSON() gives it.' });
+    if (!parsed.success) throw new InvalidInput({ credential: 'validation.passkey_credential' });
     const name = nameShape.safeParse((req.body as Record<string, unknown>).name ?? `Passkey ${new Date().toISOString().slice(0, 10)}`);
-    if (!name.success) throw new InvalidInput({ name: 'A name is 1 to 64 characters.' });
+    if (!name.success) throw new InvalidInput({ name: 'validation.passkey_name' });
     const challenge = challengeOf(parsed.data.response.clientDataJSON);
     // Single use: the challenge goes now, whatever the verification says.
-    if (!challenge || !(await this.deps.challenges.use(challenge, 'register', me.id))) throw new InvalidInput({ credential: 'This passkey request has expired or was used. Please try again.' });
+    if (!challenge || !(await this.deps.challenges.use(challenge, 'register', me.id))) throw new InvalidInput({ credential: 'validation.passkey_challenge' });
     let verified;
     try {
       verified = await (await webauthn()).verifyRegistrationResponse({
@@ -72,7 +72,7 @@ export class PasskeysController {
     } catch {
       verified = undefined;
     }
-    if (!verified?.verified) throw new InvalidInput({ credential: 'This passkey could not be verified.' });
+    if (!verified?.verified) throw new InvalidInput({ credential: 'validation.passkey_unverified' });
     const info = verified.registrationInfo;
     const where = circumstancesOf(req);
     const added = await withTransaction(this.deps.pool, async (tx) => {
@@ -91,7 +91,7 @@ export class PasskeysController {
       await this.deps.mail.toUser(tx, me.id, 'passkey-added', { ...where, passkeyName: row.name });
       return row;
     });
-    if (!added) throw new InvalidInput({ credential: 'This passkey is registered already.' });
+    if (!added) throw new InvalidInput({ credential: 'validation.passkey_exists' });
     res.status(201).json({ passkey: { id: added.id, name: added.name, createdAt: added.createdAt.toISOString() } });
   };
 
@@ -100,7 +100,7 @@ export class PasskeysController {
     const id = passkeyId(req.params.id);
     if (id === undefined) return next(new NotFound());
     const name = nameShape.safeParse((req.body as Record<string, unknown> | undefined)?.name);
-    if (!name.success) throw new InvalidInput({ name: 'A name is 1 to 64 characters.' });
+    if (!name.success) throw new InvalidInput({ name: 'validation.passkey_name' });
     const renamed = await this.deps.passkeys.rename(req.user!.id, id, name.data);
     if (!renamed) return next(new NotFound());
     if (wantsJson(req)) return res.json({ passkey: { id: renamed.id, name: renamed.name, createdAt: renamed.createdAt.toISOString(), lastUsedAt: renamed.lastUsedAt?.toISOString() ?? null } });

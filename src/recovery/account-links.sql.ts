@@ -19,7 +19,7 @@ export class LinkInvalid extends AppError {
     super(
       400,
       kind === 'password_reset' ? 'reset_link_invalid' : 'link_invalid',
-      kind === 'password_reset' ? 'This password reset link is invalid, used or expired. Please ask for a new one.' : 'This link is invalid, used or expired.',
+      kind === 'password_reset' ? 'errors.reset_link_invalid' : 'errors.link_invalid',
     );
   }
 }

@@ -55,7 +55,7 @@ export class PasswordResetController {
     try {
       const ip = req.ip ?? 'unknown';
       const wait = await this.deps.rates.hit(`reset-ip:${ip}`, RESET_REQUESTS_PER_IP_HOURLY, 3600);
-      if (wait) throw new TooManyAttempts(wait, 'Too many reset requests from your network. Please try again later.');
+      if (wait) throw new TooManyAttempts(wait, 'errors.too_many_reset_requests');
       const { email } = parseForgotPassword(req.body);
       await withTransaction(this.deps.pool, async (tx) => {
         // Counted for every address, known or not, so both cost the same.
@@ -104,7 +104,7 @@ export class PasswordResetController {
         if (!updated) throw new LinkInvalid('password_reset');
         await this.deps.users.confirmEmail(tx, target.userId);
         await this.deps.guard.unlock([updated.user.login, updated.user.email.toLowerCase()], tx);
-        await this.deps.mail.toUser(tx, { email: updated.user.email, login: updated.user.login, disabled: updated.disabled }, 'password-changed', { how: 'reset', ...where });
+        await this.deps.mail.toUser(tx, { email: updated.user.email, login: updated.user.login, disabled: updated.disabled, language: updated.language }, 'password-changed', { how: 'reset', ...where });
       });
       if (req.user?.id === target.userId) this.deps.auth.leaveAnonymous(req, res);
       if (wantsJson(req)) return res.status(204).end();
@@ -120,6 +120,6 @@ export class PasswordResetController {
   private invalid(req: Request, res: Response, next: NextFunction): void {
     if (wantsJson(req)) return next(new LinkInvalid('password_reset'));
     const err = new LinkInvalid('password_reset');
-    res.status(400).render('link-invalid', { message: err.message, again: { href: '/password/forgot', label: 'Ask for a new link' } });
+    res.status(400).render('link-invalid', { message: err.message, again: { href: '/password/forgot', label: 'link_invalid.ask_again' } });
   }
 }

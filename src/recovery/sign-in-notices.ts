@@ -1,5 +1,6 @@
 import type { KnownDevices } from '../auth/known-devices.sql.js';
 import type { AccountMail, Circumstances } from '../mail/account-mail.js';
+import type { Language } from '../i18n/i18n.js';
 import type { Change } from '../sessions/sign-ins.js';
 import type { AccountLinks } from './account-links.sql.js';
 
@@ -16,13 +17,17 @@ export class SignInNotices {
     return async (tx) => void (await this.deps.devices.remember(tx, userId, deviceHash));
   }
 
-  /** A completed sign-in from this device: remembered, and news when the device is new. */
-  signedIn(checked: { user: { id: number; login: string; email: string }; credentialsVersion: number; disabled: boolean }, deviceHash: string, where: Circumstances): Change {
+  /**
+   * A completed sign-in from this device: remembered, and news when the device is new, in the
+   * language the sign-in asks for (which becomes the user's), else the one they used last.
+   */
+  signedIn(checked: { user: { id: number; login: string; email: string }; credentialsVersion: number; disabled: boolean; language: Language }, deviceHash: string, where: Circumstances): Change {
     const { user, credentialsVersion, disabled } = checked;
+    const language = where.language ?? checked.language;
     return async (tx) => {
       if (!(await this.deps.devices.remember(tx, user.id, deviceHash))) return;
       const token = await this.deps.links.issue(tx, 'not_me', user.id, credentialsVersion);
-      await this.deps.mail.toUser(tx, { email: user.email, login: user.login, disabled }, 'new-sign-in', { ...where, notMeLink: this.deps.mail.url('/account/not-me', { token }) });
+      await this.deps.mail.toUser(tx, { email: user.email, login: user.login, disabled, language }, 'new-sign-in', { ...where, notMeLink: this.deps.mail.url('/account/not-me', { token }) });
     };
   }
 }

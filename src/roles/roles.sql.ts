@@ -16,7 +16,7 @@ export class RoleStore {
         [userId, role, period.startsAt ?? null, period.endsAt ?? null],
       );
     } catch (err) {
-      if ((err as { code?: string }).code === '23503') throw new InvalidInput({ role: `There is no role named "${role}".` });
+      if ((err as { code?: string }).code === '23503') throw new InvalidInput({ role: 'validation.role_unknown' });
       throw err;
     }
   }

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { SessionData } from 'express-session';
 import type { SecurityEvents } from '../audit/security-events.sql.js';
 import type { UserStore } from '../auth/users.sql.js';
+import type { Language } from '../i18n/i18n.js';
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
 import type { RefreshTokens, RevokedFamily } from '../tokens/refresh-tokens.sql.js';
 import type { AppSignInSockets } from './app-sign-in-sockets.sql.js';
@@ -94,19 +95,21 @@ export class SignIns {
    * credentials checked (at `credentialsVersion`) are still the user's. Throws CredentialsChanged.
    * `within` commits with it (the device, and the "new sign-in" notice).
    */
-  async startBrowser(input: { sid: string; sess: SessionData & { handle: string }; userId: number; credentialsVersion: number; ip?: string; userAgent?: string; within?: Change }): Promise<void> {
+  async startBrowser(input: { sid: string; sess: SessionData & { handle: string }; userId: number; credentialsVersion: number; ip?: string; userAgent?: string; language?: Language; within?: Change }): Promise<void> {
     const { sessions, records, events, users } = this.deps;
     await withTransaction(this.deps.pool, async (tx) => {
       if (!(await users.holdCredentials(tx, input.userId, input.credentialsVersion))) throw new CredentialsChanged();
       await sessions.insert(tx, input.sid, input.sess);
       await records.open(tx, { handle: input.sess.handle, kind: 'browser', userId: input.userId, ip: input.ip, userAgent: input.userAgent });
       await events.record({ type: 'sign_in', userId: input.userId, sessionHandle: input.sess.handle, ip: input.ip ?? null }, tx);
+      // Only when the user signs in in another language than before: their mail follows it.
+      if (input.language) await users.setLanguage(input.userId, input.language, tx);
       if (input.within) await input.within(tx);
     });
   }
 
   /** Starts a token sign-in (a refresh-token family), on the same terms. Throws CredentialsChanged. */
-  async startFamily(input: { userId: number; credentialsVersion: number; fingerprint: string; ip?: string; userAgent?: string; within?: Change }): Promise<{ token: string; familyId: string; handle: string }> {
+  async startFamily(input: { userId: number; credentialsVersion: number; fingerprint: string; ip?: string; userAgent?: string; language?: Language; within?: Change }): Promise<{ token: string; familyId: string; handle: string }> {
     const { refresh, records, events, users } = this.deps;
     const familyId = randomUUID();
     const handle = randomBytes(16).toString('base64url');
@@ -115,6 +118,7 @@ export class SignIns {
       const created = await refresh.create(tx, input.userId, familyId, input.fingerprint);
       await records.open(tx, { handle, kind: 'app', familyId, userId: input.userId, ip: input.ip, userAgent: input.userAgent });
       await events.record({ type: 'sign_in', userId: input.userId, sessionHandle: handle, ip: input.ip ?? null, detail: { kind: 'app' } }, tx);
+      if (input.language) await users.setLanguage(input.userId, input.language, tx);
       if (input.within) await input.within(tx);
       return created;
     });

@@ -7,7 +7,7 @@ import type { SigningKey } from './signing-key.js';
 const TYPE = 'at+jwt'; // RFC 9068: an access token cannot pass for another kind of JWT
 
 export class InvalidToken extends AppError {
-  constructor(code: 'invalid_token' | 'token_reused' = 'invalid_token', message = 'The token is missing, expired or invalid.') {
+  constructor(code: 'invalid_token' | 'token_reused' = 'invalid_token', message = 'errors.invalid_token') {
     super(401, code, message, undefined, { 'WWW-Authenticate': `Bearer realm="api", error="invalid_token"` });
   }
 }

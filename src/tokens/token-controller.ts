@@ -5,6 +5,7 @@ import { fingerprintDevice } from '../auth/device-cookie.js';
 import type { SignInAttempts } from '../auth/sign-in.js';
 import { parseSignIn } from '../auth/user-rules.js';
 import { circumstancesOf } from '../mail/account-mail.js';
+import { statedLanguageOf } from '../i18n/language.js';
 import type { SignInNotices } from '../recovery/sign-in-notices.js';
 import type { UserStore } from '../auth/users.sql.js';
 import { isCrossSite } from '../http/csrf.js';
@@ -17,7 +18,7 @@ export const REFRESH_COOKIE = 'refreshToken';
 
 const fingerprintOf = (body: unknown): string => {
   const parsed = z.object({ fingerprint: z.string().min(1).max(512) }).safeParse(body ?? {});
-  if (!parsed.success) throw new InvalidInput({ fingerprint: 'A fingerprint (1 to 512 characters) is required.' });
+  if (!parsed.success) throw new InvalidInput({ fingerprint: 'validation.fingerprint' });
   return parsed.data.fingerprint;
 };
 
@@ -29,7 +30,7 @@ export function apiAuthGuard(appOrigin: string): RequestHandler {
   return (req, _res, next) => {
     if (req.method === 'GET' || req.method === 'HEAD') return next();
     if (isCrossSite(req, appOrigin)) return next(new CsrfFailed());
-    if (!req.is('application/json')) return next(new AppError(415, 'unsupported_media_type', 'Send a JSON body (Content-Type: application/json).'));
+    if (!req.is('application/json')) return next(new AppError(415, 'unsupported_media_type', 'errors.unsupported_media_type'));
     next();
   };
 }
@@ -72,6 +73,7 @@ export class TokenController {
         fingerprint,
         ip: req.ip,
         userAgent: req.get('user-agent'),
+        language: statedLanguageOf(req) === user.language ? undefined : statedLanguageOf(req),
         // For the token API the fingerprint is the device: a new one is news to the user.
         within: this.deps.notices.signedIn(user, device, circumstancesOf(req)),
       });
@@ -98,7 +100,7 @@ export class TokenController {
       if (rotated.kind === 'reused' || rotated.kind === 'mismatch') {
         // A spent token again (stolen or raced) or another client: the whole sign-in ends.
         await this.deps.signIns.end({ family: rotated.familyId }, 'revoked', { ip: req.ip, detail: { why: rotated.kind === 'reused' ? 'token_reused' : 'fingerprint_mismatch' } });
-        if (rotated.kind === 'reused') throw new InvalidToken('token_reused', 'This refresh token was already used; every token of this sign-in is now revoked.');
+        if (rotated.kind === 'reused') throw new InvalidToken('token_reused', 'errors.token_reused');
         throw new InvalidToken();
       }
       if (rotated.kind !== 'rotated') throw new InvalidToken();

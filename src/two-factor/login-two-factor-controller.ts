@@ -62,7 +62,7 @@ export class LoginTwoFactorController {
   private async complete(req: Request, res: Response): Promise<void> {
     const value = req.cookies?.[this.cookie];
     const code = (req.body as Record<string, unknown> | undefined)?.code;
-    if (code === undefined || code === '') throw new InvalidInput({ code: 'Enter the 6-digit code from your authenticator app, or a recovery code.' });
+    if (code === undefined || code === '') throw new InvalidInput({ code: 'validation.totp_or_recovery' });
     // One of its five attempts is taken before the code is checked.
     const pending = await this.deps.pendings.takeAttempt(value);
     const found = pending && (await this.deps.users.findById(pending.userId));

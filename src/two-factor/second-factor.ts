@@ -8,19 +8,19 @@ import type { TwoFactorStore } from './two-factor.sql.js';
 
 export class WrongCode extends AppError {
   constructor() {
-    super(401, 'wrong_code', 'That code is not right. Enter the current code from your authenticator app, or a recovery code.');
+    super(401, 'wrong_code', 'errors.wrong_code');
   }
 }
 
 export class TwoFactorRequired extends AppError {
   constructor() {
-    super(401, 'two_factor_required', 'This account has two-factor authentication: send the current code as `code`.');
+    super(401, 'two_factor_required', 'errors.two_factor_required');
   }
 }
 
 export class TwoFactorExpired extends AppError {
   constructor() {
-    super(401, 'two_factor_expired', 'This sign-in has expired. Please enter your password again.');
+    super(401, 'two_factor_expired', 'errors.two_factor_expired');
   }
 }
 

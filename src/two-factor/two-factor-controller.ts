@@ -15,19 +15,19 @@ const passwordField = z.string().min(1).max(1024);
 
 function currentPasswordOf(body: unknown): string {
   const parsed = passwordField.safeParse((body as Record<string, unknown> | undefined)?.currentPassword);
-  if (!parsed.success) throw new InvalidInput({ currentPassword: 'Enter your current password.' });
+  if (!parsed.success) throw new InvalidInput({ currentPassword: 'validation.current_password' });
   return parsed.data;
 }
 
 function codeOf(body: unknown): unknown {
   const code = (body as Record<string, unknown> | undefined)?.code;
-  if (code === undefined || code === '') throw new InvalidInput({ code: 'Enter the 6-digit code from your authenticator app.' });
+  if (code === undefined || code === '') throw new InvalidInput({ code: 'validation.totp' });
   return code;
 }
 
 export class AlreadyEnabled extends AppError {
   constructor() {
-    super(409, 'already_enabled', 'Two-factor authentication is already on. Turn it off first to set it up again.');
+    super(409, 'already_enabled', 'errors.already_enabled');
   }
 }
 

@@ -9,6 +9,19 @@ export interface OutboxMail {
   raw: string;
 }
 
+/** RFC 2047 encoded words (`=?UTF-8?B?...?=`, `Q` too); the space between two adjacent words is not text. */
+export function decodeWords(value: string): string {
+  return value
+    .replace(/(\?=)\s+(?==\?)/g, '$1')
+    .replace(/=\?([^?]+)\?([BbQq])\?([^?]*)\?=/g, (_, charset: string, encoding: string, text: string) => {
+      const bytes =
+        encoding.toUpperCase() === 'B'
+          ? Buffer.from(text, 'base64')
+          : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+      return new TextDecoder(charset).decode(bytes);
+    });
+}
+
 /** The DATA_DIR/outbox the app writes each message to when there is no SMTP_URL (the outside world's mailbox). */
 export class Outbox {
   constructor(readonly dataDir: string) {}
@@ -21,8 +34,10 @@ export class Outbox {
       .sort()
       .map((file) => {
         const raw = readFileSync(path.join(dir, file), 'utf8');
-        const [head = '', ...rest] = raw.split('\r\n\r\n');
-        const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(head)?.[1] ?? '';
+        const [folded = '', ...rest] = raw.split('\r\n\r\n');
+        // Headers unfolded (RFC 5322 2.2.3) and encoded words decoded (RFC 2047), as a mail reader shows them.
+        const head = folded.replace(/\r\n[ \t]+/g, ' ');
+        const header = (name: string) => decodeWords(new RegExp(`^${name}: (.*)$`, 'm').exec(head)?.[1] ?? '');
         return { file, raw, to: header('To'), subject: header('Subject'), body: rest.join('\r\n\r\n').replace(/\r\n/g, '\n') };
       });
   }
