@@ -101,6 +101,52 @@ describe('in a real browser', () => {
     }
   });
 
+  test('in Russian (the browser asks for it): the login and chat pages, the chat client’s own words, and the switch back to English', { skip }, async () => {
+    const stamp = Date.now().toString(36);
+    const context = await browser.newContext({ locale: 'ru-RU' });
+    try {
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${app.url}/login`);
+      assert.equal(await page.getAttribute('html', 'lang'), 'ru');
+      assert.equal(await page.textContent('h1'), 'Вход');
+      assert.equal(await page.textContent('label[for="password"]'), 'Пароль');
+      await page.screenshot({ path: `${ARTIFACTS}/login-ru.png`, fullPage: true });
+
+      // A wrong password: the form error in Russian.
+      await page.fill('#login', `nobody_${stamp}`);
+      await page.fill('#password', 'not the password 1');
+      await Promise.all([page.waitForLoadState('load'), page.click('form[action="/login"] button[type=submit]')]);
+      await page.locator('.form-error', { hasText: 'Неверный логин или пароль' }).waitFor();
+
+      await register(page, `zoya_${stamp}`, 'Зоя');
+      await page.goto(`${app.url}/chat`);
+      await page.waitForSelector('#status[data-state="online"]');
+      assert.equal(await page.textContent('#status'), 'В сети', 'the connection state from the page, in Russian');
+      assert.equal(await page.textContent('#send button[type=submit]'), 'Отправить');
+      await page.fill('#text', `привет ${stamp}`);
+      await page.click('#send button[type=submit]');
+      await page.locator('#messages li .text', { hasText: `привет ${stamp}` }).waitFor();
+      // Over the per-user rate: the client shows the server's code in Russian.
+      for (let i = 0; i < 11; i++) {
+        await page.fill('#text', `${i} ${stamp}`);
+        await page.click('#send button[type=submit]');
+      }
+      await page.locator('#send-error', { hasText: 'Вы отправляете слишком часто' }).waitFor();
+      await page.screenshot({ path: `${ARTIFACTS}/chat-ru.png`, fullPage: true });
+
+      // The switch in the header, without JavaScript's help: a form post, back to this page, in English.
+      await Promise.all([page.waitForURL(`${app.url}/chat`), page.click('form[action="/language"] button[value="en"]')]);
+      assert.equal(await page.getAttribute('html', 'lang'), 'en');
+      await page.waitForSelector('#status[data-state="online"]');
+      assert.equal(await page.textContent('#status'), 'Online');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('an administrator disables a signed-in user from /admin, and that user’s chat tab shows the session has ended', { skip }, async () => {
     const stamp = Date.now().toString(36);
     const user = await browser.newContext();
