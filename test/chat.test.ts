@@ -124,6 +124,27 @@ describe('on connect', () => {
     assert.equal(online.rows[0].n, 0);
   });
 
+  test('a crowd connecting at once (six users, four tabs each): one presence:join per user, every socket recorded on its own session row, everyone in the presence list', async () => {
+    const watcher = await chat((await registeredScript(app.url)).client);
+    const users = await Promise.all(Array.from({ length: 6 }, () => registeredScript(app.url)));
+    const ids = new Set(users.map((u) => u.id));
+    const joins: number[] = [];
+    watcher.socket.on('presence:join', (c: { user: { id: number } }) => ids.has(c.user.id) && joins.push(c.user.id));
+    const tabs = (await Promise.all(users.flatMap((u) => Array.from({ length: 4 }, () => connected(app.url, u.client))))).map((t) => t.socket);
+    opened.push(...tabs);
+    for (const u of users) while ((await socketsOfUser(u.id)) !== 4) await new Promise((r) => setTimeout(r, 20));
+    const { rows } = await app.db.query<{ user_id: number; socket_ids: string[] }>('SELECT user_id, socket_ids FROM express_sessions WHERE user_id = ANY($1::bigint[])', [[...ids]]);
+    assert.deepEqual(rows.flatMap((r) => r.socket_ids).sort(), tabs.map((t) => t.id).sort(), 'each socket once, on its own session');
+    const last = await connected(app.url, users[0]!.client);
+    opened.push(last.socket);
+    const online = last.presence.users.map((u: { id: number }) => u.id);
+    for (const id of ids) assert.ok(online.includes(id), `user ${id} is online`);
+    const until = Date.now() + 3000;
+    while (Date.now() < until && joins.length < ids.size) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual([...joins].sort(), [...ids].sort(), 'one presence:join per user, whatever the tabs');
+  });
+
   test('the session row records its live sockets', async () => {
     const { client, id } = await registeredScript(app.url);
     const { socket } = await chat(client);

@@ -1,4 +1,5 @@
 import type { Server, Socket } from 'socket.io';
+import { sharedRead } from '../db/batcher.js';
 import { describeDbError, isDatabaseUnavailable } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import type { ChatMessages } from './chat-messages.sql.js';
@@ -37,6 +38,9 @@ export function handleChat(deps: {
 }): void {
   const { io, messages, presence, signIns, logger, track } = deps;
   const window = new SendWindow(RATE_LIMIT, RATE_WINDOW_MS);
+  // A crowd connecting at once shares one read of each (every answer is fresher than its question).
+  const latestHistory = sharedRead(() => messages.latest(HISTORY_SIZE));
+  const everyoneOnline = sharedRead(() => presence.online());
 
   io.on('connection', (socket: ChatSocket) => {
     const { user, sid, familyId, tokenExpiresAt } = socket.data;
@@ -62,7 +66,7 @@ export function handleChat(deps: {
     const added = track(
       (async () => {
         const joined = await presence.add(user.id, socket.id);
-        const [history, online] = await Promise.all([messages.latest(HISTORY_SIZE), presence.online()]);
+        const [history, online] = await Promise.all([latestHistory(), everyoneOnline()]);
         if (!socket.connected) return;
         socket.emit('chat:history', history);
         socket.emit('presence', { users: online });

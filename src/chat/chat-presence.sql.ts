@@ -1,3 +1,4 @@
+import { Batcher } from '../db/batcher.js';
 import type { Pool, PoolClient } from '../db/pool.js';
 import { withTransaction } from '../db/pool.js';
 import type { ChatUser } from './events.js';
@@ -13,19 +14,36 @@ export class ChatPresence {
   constructor(private readonly pool: Pool) {}
 
   /**
-   * Records the socket; true when the user just came online. One statement: whether the user is new
-   * is decided by chat_online's primary key (snapshot-independent), and the lock serialises this
-   * with remove(), whose next statement then sees this socket.
+   * Records the socket; true when the user just came online. Sockets connecting together are
+   * recorded in one statement: each user's advisory lock is taken (in user order, so batches on
+   * several processes cannot deadlock) before that user's rows are written, which serialises this
+   * with remove(); whether a user is new is decided by chat_online's primary key
+   * (snapshot-independent), and of one user's sockets in a batch the first is the one that joined.
    */
-  async add(userId: number, socketId: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `WITH locked AS (SELECT pg_advisory_xact_lock(hashtext('presence'), $1::int)),
-       recorded AS (INSERT INTO chat_sockets (socket_id, user_id) SELECT $2, $1 FROM locked ON CONFLICT DO NOTHING)
-       INSERT INTO chat_online (user_id) SELECT $1 FROM locked ON CONFLICT DO NOTHING`,
-      [userId, socketId],
-    );
-    return rowCount === 1;
+  add(userId: number, socketId: string): Promise<boolean> {
+    return this.additions.add({ userId, socketId });
   }
+
+  private readonly additions = new Batcher<{ userId: number; socketId: string }, boolean>(
+    async (items) => {
+      const { rows } = await this.pool.query<{ user_id: number }>(
+        `WITH input AS (SELECT * FROM unnest($1::int[], $2::text[]) AS t(user_id, socket_id)),
+         locked AS MATERIALIZED (
+           SELECT user_id, pg_advisory_xact_lock(hashtext('presence'), user_id) AS lock
+             FROM (SELECT DISTINCT user_id FROM input ORDER BY user_id) users
+         ),
+         recorded AS (
+           INSERT INTO chat_sockets (socket_id, user_id)
+           SELECT i.socket_id, i.user_id FROM input i JOIN locked l USING (user_id) ON CONFLICT DO NOTHING
+         )
+         INSERT INTO chat_online (user_id) SELECT user_id FROM locked ON CONFLICT DO NOTHING RETURNING user_id`,
+        [items.map((i) => i.userId), items.map((i) => i.socketId)],
+      );
+      const joined = new Set(rows.map((r) => r.user_id));
+      return items.map((i) => joined.delete(i.userId));
+    },
+    { delayMs: 2, maxSize: 500 },
+  );
 
   /** Forgets the socket; true when the user just went offline. */
   async remove(userId: number, socketId: string): Promise<boolean> {

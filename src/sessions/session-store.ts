@@ -1,5 +1,6 @@
 import connectPgSimple from 'connect-pg-simple';
 import session, { type SessionData } from 'express-session';
+import { Batcher } from '../db/batcher.js';
 import type { Pool, PoolClient } from '../db/pool.js';
 import { ROLE_GRANTS_SQL } from '../roles/roles.sql.js';
 
@@ -107,9 +108,8 @@ export class SessionStore extends PGStore {
       return;
     }
     const generation = this.generation;
-    this.pool.query<{ sess: SessionData; expire: Date }>('SELECT sess, expire FROM express_sessions WHERE sid = $1 AND expire >= now()', [sid]).then(
-      ({ rows }) => {
-        const row = rows[0];
+    this.reads.add(sid).then(
+      (row) => {
         if (!row) {
           this.cache.delete(sid);
           return callback(null, null);
@@ -122,6 +122,29 @@ export class SessionStore extends PGStore {
       (err) => callback(err),
     );
   }
+
+  /**
+   * Session reads asked in the same turn of the event loop (a busy server's crowd of requests and
+   * handshakes) are one query; each is still read after it was asked.
+   */
+  private readonly reads = new Batcher<string, { sess: SessionData; expire: Date } | undefined>(
+    async (sids) => {
+      const { rows } = await this.pool.query<{ sid: string; sess: SessionData; expire: Date }>(
+        'SELECT sid, sess, expire FROM express_sessions WHERE sid = ANY($1::text[]) AND expire >= now()',
+        [sids],
+      );
+      const found = new Map(rows.map((r) => [r.sid, r]));
+      // Two requests of one session in a batch each get their own copy (express-session mutates it).
+      const given = new Set<string>();
+      return sids.map((sid) => {
+        const row = found.get(sid);
+        if (row && given.has(sid)) return { sess: structuredClone(row.sess), expire: row.expire };
+        given.add(sid);
+        return row;
+      });
+    },
+    { delayMs: 0, maxSize: 200 },
+  );
 
   override destroy(sid: string, callback?: Callback): void {
     this.forget([sid]);
@@ -254,14 +277,32 @@ export class SessionStore extends PGStore {
     return rows;
   }
 
-  /** Records a socket on its live session; false when the session has ended (the socket is refused). */
-  async attachSocket(sid: string, socketId: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      'UPDATE express_sessions SET socket_ids = array_append(array_remove(socket_ids, $2), $2) WHERE sid = $1 AND expire >= now()',
-      [sid, socketId],
-    );
-    return rowCount === 1;
+  /**
+   * Records a socket on its live session; false when the session has ended (the socket is refused).
+   * Sockets connecting together are recorded in one statement (one round trip, one commit).
+   */
+  attachSocket(sid: string, socketId: string): Promise<boolean> {
+    return this.attachments.add({ sid, socketId });
   }
+
+  private readonly attachments = new Batcher<{ sid: string; socketId: string }, boolean>(
+    async (items) => {
+      const { rows } = await this.pool.query<{ sid: string }>(
+        `WITH input AS (
+           SELECT sid, array_agg(socket_id) AS ids FROM unnest($1::text[], $2::text[]) AS t(sid, socket_id) GROUP BY sid
+         )
+         UPDATE express_sessions s
+            SET socket_ids = ARRAY(SELECT id FROM unnest(s.socket_ids) AS id WHERE id <> ALL (input.ids)) || input.ids
+           FROM input
+          WHERE s.sid = input.sid AND s.expire >= now()
+         RETURNING s.sid`,
+        [items.map((i) => i.sid), items.map((i) => i.socketId)],
+      );
+      const live = new Set(rows.map((r) => r.sid));
+      return items.map((i) => live.has(i.sid));
+    },
+    { delayMs: 2, maxSize: 500 },
+  );
 
   async detachSocket(sid: string, socketId: string): Promise<void> {
     await this.pool.query('UPDATE express_sessions SET socket_ids = array_remove(socket_ids, $2) WHERE sid = $1', [sid, socketId]);
