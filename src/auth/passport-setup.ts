@@ -11,6 +11,16 @@ export type Passport = InstanceType<typeof passportModule.Authenticator>;
 export type CheckedUser = UserWithHash;
 
 /**
+ * The user a sign-in attempt already looked up for its throttle subject (undefined: no such login),
+ * so the strategy does not read the same row again. A password changed since is caught where the
+ * session or token family is written (the credentials version).
+ */
+const lookedUp = new WeakMap<object, UserWithHash | undefined>();
+export function lookedUpForSignIn(req: object, user: UserWithHash | undefined): void {
+  lookedUp.set(req, user);
+}
+
+/**
  * A Passport instance of our own (not the global singleton), so several apps can live in one
  * process (tests). The session keeps the small StoredUser with its role grants; the roles active
  * now are judged at each request, with no query.
@@ -19,9 +29,10 @@ export function createPassport(deps: { users: UserStore; hasher: PasswordHasher;
   const passport = new passportModule.Authenticator();
 
   passport.use(
-    new LocalStrategy({ usernameField: 'login', passwordField: 'password', passReqToCallback: true }, (_req, login, password, done) => {
+    new LocalStrategy({ usernameField: 'login', passwordField: 'password', passReqToCallback: true }, (req, login, password, done) => {
       (async () => {
-        const found = await deps.users.findForSignIn(login);
+        const found = lookedUp.has(req) ? lookedUp.get(req) : await deps.users.findForSignIn(login);
+        lookedUp.delete(req);
         // An unknown login still costs one bcrypt comparison: timing does not tell who exists.
         if (!found) return deps.hasher.verifyNothing(password);
         if (!(await deps.hasher.verify(password, found.passwordHash))) return false;

@@ -3,7 +3,7 @@ import type { SecurityEvents } from '../audit/security-events.sql.js';
 import { AppError } from '../http/errors.js';
 import { TooManyAttempts, type AttemptGuard } from './attempt-guard.js';
 import { WrongCredentials, type Authentication } from './authentication.js';
-import type { CheckedUser } from './passport-setup.js';
+import { lookedUpForSignIn, type CheckedUser } from './passport-setup.js';
 import type { SignIn as SignInInput } from './user-rules.js';
 import type { UserStore } from './users.sql.js';
 import type { Pool } from '../db/pool.js';
@@ -47,7 +47,13 @@ export class SignInAttempts {
    */
   async verify(req: Request, res: Response, input: SignInInput, deviceHash: string | undefined, second: SecondStep = 'pending'): Promise<VerifiedSignIn> {
     const ip = req.ip ?? 'unknown';
-    const subject = await this.deps.users.throttleSubject(input.login);
+    // The subject failed attempts are counted under: the user's login when the identifier names a
+    // user (by login or email), otherwise the identifier itself, normalised, so unknown logins count
+    // exactly like known ones and typing the email instead of the login earns no extra attempts. The
+    // row read for it is the one the strategy checks the password against (one lookup).
+    const found = await this.deps.users.findForSignIn(input.login);
+    const subject = found?.user.login ?? input.login.trim().toLowerCase();
+    lookedUpForSignIn(req, found);
     let outcome: Outcome | undefined;
     try {
       outcome = await this.deps.guard.attempt<Outcome>(

@@ -145,17 +145,6 @@ export class UserStore {
     return rows[0]?.v === version;
   }
 
-  /**
-   * The subject failed attempts are counted under: the user's login when the identifier names a
-   * user (by login or email), otherwise the identifier itself, normalised, so unknown logins count
-   * exactly like known ones and typing the email instead of the login earns no extra attempts.
-   */
-  async throttleSubject(loginOrEmail: string): Promise<string> {
-    const value = loginOrEmail.trim().toLowerCase();
-    const { rows } = await this.pool.query<{ login: string }>(`SELECT login FROM users WHERE ${whereIdentifier(value)}`, [value]);
-    return rows[0]?.login ?? value;
-  }
-
   /** Sets a new password (a new credentials version): returns the user as it now is. */
   async updatePassword(client: Queryable, id: number, passwordHash: string): Promise<UserWithHash | undefined> {
     const { rows } = await client.query<UserRow>(

@@ -12,7 +12,7 @@ export function sessionCookieName(https: boolean): string {
  * same one so both see the same session.
  */
 export function createSessionMiddleware(options: { store: SessionStore; secrets: string[]; https: boolean; idleMs: number }): RequestHandler {
-  return session({
+  const middleware = session({
     name: sessionCookieName(options.https),
     secret: options.secrets,
     store: options.store,
@@ -23,4 +23,13 @@ export function createSessionMiddleware(options: { store: SessionStore; secrets:
     rolling: true,
     cookie: { httpOnly: true, sameSite: 'lax', secure: options.https, path: '/', maxAge: options.idleMs },
   });
+  // express-session sets store.generate when the middleware is made: every id it makes up is known
+  // to the store as one that no row holds (the sign-in's regenerate then skips a DELETE).
+  const store = options.store as SessionStore & { generate: (req: Express.Request & { sessionID: string }) => void };
+  const generate = store.generate.bind(store);
+  store.generate = (req) => {
+    generate(req);
+    store.markGenerated(req.sessionID);
+  };
+  return middleware;
 }

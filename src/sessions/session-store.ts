@@ -146,7 +146,23 @@ export class SessionStore extends PGStore {
     { delayMs: 0, maxSize: 200 },
   );
 
+  /**
+   * Ids express-session made up in this process for a request that had no session (a sign-in
+   * regenerates it at once): no row can hold them until the lifecycle inserts one, so destroying one
+   * needs no query. Bounded; an id forgotten here is only deleted the usual way.
+   */
+  private readonly neverStored = new Set<string>();
+
+  markGenerated(sid: string): void {
+    if (this.neverStored.size >= CACHE_MAX) this.neverStored.clear();
+    this.neverStored.add(sid);
+  }
+
   override destroy(sid: string, callback?: Callback): void {
+    if (this.neverStored.delete(sid)) {
+      callback?.(null);
+      return;
+    }
     this.forget([sid]);
     this.lastRead.delete(sid);
     super.destroy(sid, callback);
@@ -155,6 +171,7 @@ export class SessionStore extends PGStore {
   /** Creates the row of a sign-in that is starting (called by the lifecycle inside its transaction). */
   async insert(client: Queryable, sid: string, sess: SessionData): Promise<void> {
     const json = JSON.stringify(sess);
+    this.neverStored.delete(sid);
     await client.query('INSERT INTO express_sessions (sid, sess, expire) VALUES ($1, $2, $3)', [sid, json, this.expiry(sess.absoluteExpiresAt)]);
     this.justInserted.set(sid, json);
     // Bounded: an entry whose request never saved (an error) goes after a while.
