@@ -74,6 +74,10 @@ export function authenticateSockets(io: ChatServer, inputs: HandshakeInputs, log
         const { id, login, name } = holder.user;
         socket.data = { user: { id, login, name }, familyId: holder.familyId, absoluteExpiresAt: undefined, tokenExpiresAt: holder.expiresAt };
       }
+      // What the socket needs is in socket.data now: the handshake request (with its session object,
+      // parsed cookies and the rest) is let go instead of living as long as the socket (Socket.IO's
+      // own advice for memory; socket.handshake keeps the headers).
+      (socket.conn as unknown as { request: unknown }).request = null;
       // A sign-in that ended between the engine handshake and this connect is refused here.
       return inputs.signIns.attach(ownerOf(socket.data), socket.id);
     })().then(
