@@ -137,11 +137,17 @@ function keepCookies(jar: Jar, res: Response) {
 }
 const cookieHeader = (jar: Jar) => [...jar.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
 
-async function register(base: string, login: string, password: string) {
+/** A fresh cookie jar holding the CSRF cookie, and its token (GET /csrf-token, as a script does). */
+async function freshJar(base: string): Promise<{ jar: Jar; csrfToken: string }> {
   const jar: Jar = { cookies: new Map() };
   const tokenRes = await fetch(`${base}/csrf-token`, { headers: { accept: 'application/json' } });
   keepCookies(jar, tokenRes);
   const { csrfToken } = (await tokenRes.json()) as { csrfToken: string };
+  return { jar, csrfToken };
+}
+
+async function register(base: string, login: string, password: string) {
+  const { jar, csrfToken } = await freshJar(base);
   const res = await fetch(`${base}/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json', 'x-csrf-token': csrfToken, cookie: cookieHeader(jar), origin: base },
@@ -152,10 +158,7 @@ async function register(base: string, login: string, password: string) {
 
 /** One browser sign-in: a fresh jar, GET /csrf-token, the form POST /login; the session cookie. */
 async function signIn(base: string, login: string, password: string): Promise<string> {
-  const jar: Jar = { cookies: new Map() };
-  const tokenRes = await fetch(`${base}/csrf-token`, { headers: { accept: 'application/json' } });
-  keepCookies(jar, tokenRes);
-  const { csrfToken } = (await tokenRes.json()) as { csrfToken: string };
+  const { jar, csrfToken } = await freshJar(base);
   const res = await fetch(`${base}/login`, {
     method: 'POST',
     redirect: 'manual',
@@ -290,10 +293,7 @@ try {
   for (let i = 0; i < users.length; i += 4) await Promise.all(users.slice(i, i + 4).map((u) => register(base, u.login, u.password)));
 
   progress('wrong passwords: a known login against an unknown one (the same bcrypt work)');
-  const probe: Jar = { cookies: new Map() };
-  const probeToken = await fetch(`${base}/csrf-token`, { headers: { accept: 'application/json' } });
-  keepCookies(probe, probeToken);
-  const { csrfToken: probeCsrf } = (await probeToken.json()) as { csrfToken: string };
+  const { jar: probe, csrfToken: probeCsrf } = await freshJar(base);
   const wrongPassword = async (login: string) => {
     const t0 = performance.now();
     const res = await fetch(`${base}/login`, {
