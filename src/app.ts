@@ -232,7 +232,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     auth, users, hasher, pool, guard, events, devices, rates, mail, notices,
     ipHourly: config.registerIpHourly,
     requireConfirmation: config.requireEmailConfirmation,
-    confirmations: new EmailConfirmations(pool, derivedKeys(sessionSecrets, 'email-confirmation-codes')),
+    confirmations: new EmailConfirmations(pool, derivedKeys(sessionSecrets, 'email-confirmation-codes'), config.confirmationCodeMinutes),
   });
   const secondFactor = new SecondFactor({
     pool, guard, events, store: new TwoFactorStore(pool), issuer: 'Parlour',
@@ -272,6 +272,8 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   const passportSession = passport.session();
 
   const app = express();
+  // For every page that speaks of the emailed code's lifetime (views/register-confirm.ejs).
+  app.locals.codeMinutes = config.confirmationCodeMinutes;
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   app.set('views', VIEWS_DIR);

@@ -77,6 +77,7 @@ const envSchema = z.object({
   CLOUDFRONT_RESOURCE: optionalText.pipe(z.string().regex(/^https:\/\/\S+$/, 'expected an https:// URL (wildcards allowed)').optional()),
   CLOUDFRONT_COOKIE_DOMAIN: optionalText,
   REQUIRE_EMAIL_CONFIRMATION: booleanText(false),
+  CONFIRMATION_CODE_MINUTES: intIn(1, 1440, 15),
   SMTP_URL: optionalText.pipe(z.string().regex(/^smtps?:\/\//, 'expected an smtp:// or smtps:// URL').optional()),
   MAIL_FROM: optionalText,
 });
@@ -119,6 +120,8 @@ export interface Config {
   /** Set when all three CloudFront settings are: signed asset cookies at sign-in. */
   cloudFront: { keyPairId: string; privateKeyPath: string; resource: string; cookieDomain: string | undefined; cookieMinutes: number } | undefined;
   requireEmailConfirmation: boolean;
+  /** How long an emailed confirmation code lives. */
+  confirmationCodeMinutes: number;
   smtpUrl: string | undefined;
   mailFrom: string;
 }
@@ -190,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? undefined
       : { keyPairId: e.CLOUDFRONT_KEY_PAIR_ID!, privateKeyPath: e.CLOUDFRONT_PRIVATE_KEY_PATH!, resource: e.CLOUDFRONT_RESOURCE!, cookieDomain: e.CLOUDFRONT_COOKIE_DOMAIN, cookieMinutes: e.CLOUDFRONT_COOKIE_MINUTES },
     requireEmailConfirmation: e.REQUIRE_EMAIL_CONFIRMATION,
+    confirmationCodeMinutes: e.CONFIRMATION_CODE_MINUTES,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM ?? `Parlour <no-reply@${appOrigin.hostname}>`,
   };

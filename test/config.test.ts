@@ -32,6 +32,7 @@ describe('configuration', () => {
     ['PORT', '70000', /^Invalid setting PORT: /],
     ['BCRYPT_COST', '3', /^Invalid setting BCRYPT_COST: /],
     ['SESSION_IDLE_MINUTES', '0', /^Invalid setting SESSION_IDLE_MINUTES: /],
+    ['CONFIRMATION_CODE_MINUTES', '0', /^Invalid setting CONFIRMATION_CODE_MINUTES: /],
     ['DATABASE_URL', 'mysql://x', /^Invalid setting DATABASE_URL: /],
     ['APP_ORIGIN', 'https://example.com/app', /^Invalid setting APP_ORIGIN: /],
     ['APP_ORIGIN', 'ftp://example.com', /^Invalid setting APP_ORIGIN: /],

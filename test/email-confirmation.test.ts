@@ -216,3 +216,31 @@ describe('with SMTP_URL', () => {
     }
   });
 });
+
+describe('with CONFIRMATION_CODE_MINUTES=2', () => {
+  test('a code lives 2 minutes, and the message and the confirmation page say so', async () => {
+    const shortDir = mkdtempSync(path.join(tmpdir(), 'eac-short-'));
+    const short = await startTestApp({ env: { REQUIRE_EMAIL_CONFIRMATION: 'true', CONFIRMATION_CODE_MINUTES: '2', DATA_DIR: shortDir } });
+    try {
+      const client = new Client(short.url, 'script');
+      await client.fetchCsrf();
+      const user = newUser();
+      assert.equal((await client.postJson('/register', user)).status, 201);
+      const { rows } = await short.db.query(
+        'SELECT extract(epoch FROM expires_at - now())::int AS s FROM email_confirmations c JOIN users u ON u.id = c.user_id WHERE u.login = $1',
+        [user.login],
+      );
+      assert.ok(rows[0].s > 60 && rows[0].s <= 120, `expires in ${rows[0].s} s`);
+      const outbox = path.join(shortDir, 'outbox');
+      const until = Date.now() + 5000;
+      while (!(existsSync(outbox) && readdirSync(outbox).length) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      const mail = readFileSync(path.join(outbox, readdirSync(outbox)[0]!), 'utf8');
+      assert.match(mail, /within 2 minutes:/);
+      const page = await new Client(short.url).get('/register/confirm');
+      assert.match(page.text, /It is valid for 2 minutes\./);
+    } finally {
+      await short.close();
+      rmSync(shortDir, { recursive: true, force: true });
+    }
+  });
+});

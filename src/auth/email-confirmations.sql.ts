@@ -1,18 +1,17 @@
 import { createHmac, randomInt } from 'node:crypto';
 import type { Pool, PoolClient, Queryable } from '../db/pool.js';
 
-export const CODE_LIFETIME_MS = 15 * 60_000;
-
 /**
  * email_confirmations: one pending code per user, stored as an HMAC (keyed with a key derived from
- * SESSION_SECRET, so a leaked table does not give away 6-digit codes), valid 15 minutes, deleted when
- * used. Codes are made with the newest key and accepted under any key still in the list.
+ * SESSION_SECRET, so a leaked table does not give away 6-digit codes), valid CONFIRMATION_CODE_MINUTES,
+ * deleted when used. Codes are made with the newest key and accepted under any key still in the list.
  */
 export class EmailConfirmations {
   constructor(
     private readonly pool: Pool,
     /** Newest first. */
     private readonly keys: string[],
+    readonly lifetimeMinutes: number,
   ) {}
 
   private hash(code: string, key = this.keys[0]!): string {
@@ -25,7 +24,7 @@ export class EmailConfirmations {
     await client.query(
       `INSERT INTO email_confirmations (user_id, code_hash, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond')
        ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at, created_at = now()`,
-      [userId, this.hash(code), CODE_LIFETIME_MS],
+      [userId, this.hash(code), this.lifetimeMinutes * 60_000],
     );
     return code;
   }

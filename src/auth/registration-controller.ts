@@ -11,7 +11,7 @@ import type { SignInNotices } from '../recovery/sign-in-notices.js';
 import { TooManyAttempts, type AttemptGuard } from './attempt-guard.js';
 import type { Authentication } from './authentication.js';
 import type { DeviceCookie } from './device-cookie.js';
-import { CODE_LIFETIME_MS, type EmailConfirmations } from './email-confirmations.sql.js';
+import type { EmailConfirmations } from './email-confirmations.sql.js';
 import type { PasswordHasher } from './passwords.js';
 import type { RateCounters } from './rate-counters.sql.js';
 import { parseEmailConfirmation, parseRegistration, parseResend } from './user-rules.js';
@@ -91,7 +91,6 @@ export class RegistrationController {
   };
 
   showConfirm = (req: Request, res: Response) => {
-    res.locals.codeMinutes = CODE_LIFETIME_MS / 60_000;
     const email = typeof req.query.email === 'string' ? req.query.email.slice(0, 254) : '';
     res.render('register-confirm', { error: undefined, fields: {}, values: { email }, sent: req.query.sent === '1' });
   };
@@ -112,7 +111,6 @@ export class RegistrationController {
       if (wantsJson(req)) return res.status(200).json({ user: found!.user });
       res.redirect(303, '/login?confirmed=1');
     } catch (err) {
-      res.locals.codeMinutes = CODE_LIFETIME_MS / 60_000;
       if (!rerenderForm(req, res, err, 'register-confirm', values)) throw err;
     }
   };
@@ -135,7 +133,6 @@ export class RegistrationController {
       if (wantsJson(req)) return res.status(202).json({});
       res.redirect(303, '/register/confirm?sent=1');
     } catch (err) {
-      res.locals.codeMinutes = CODE_LIFETIME_MS / 60_000;
       if (!rerenderForm(req, res, err, 'register-confirm', values)) throw err;
     }
   };
@@ -143,6 +140,6 @@ export class RegistrationController {
   /** Queued with the code it carries; the answer never waits for SMTP. */
   private sendCode(tx: PoolClient, to: string, language: Language, code: string): Promise<void> {
     const confirmUrl = this.deps.mail.url('/register/confirm', { email: to });
-    return this.deps.mail.toAddress(tx, to, language, 'confirmation-code', { code, minutes: CODE_LIFETIME_MS / 60_000, confirmUrl });
+    return this.deps.mail.toAddress(tx, to, language, 'confirmation-code', { code, minutes: this.deps.confirmations.lifetimeMinutes, confirmUrl });
   }
 }

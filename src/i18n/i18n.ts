@@ -7,14 +7,14 @@ export const LANGUAGES = ['en', 'ru'] as const;
 export type Language = (typeof LANGUAGES)[number];
 export const DEFAULT_LANGUAGE: Language = 'en';
 
-export const LOCALES_DIR = fileURLToPath(new URL('../../locales', import.meta.url));
+const LOCALES_DIR = fileURLToPath(new URL('../../locales', import.meta.url));
 
 export function isLanguage(value: unknown): value is Language {
   return value === 'en' || value === 'ru';
 }
 
 /** One catalogue per language, locales/<lang>.json, keys named by meaning (`login.title`). */
-export function loadCatalogue(lang: Language): Record<string, unknown> {
+function loadCatalogue(lang: Language): Record<string, unknown> {
   return JSON.parse(readFileSync(`${LOCALES_DIR}/${lang}.json`, 'utf8')) as Record<string, unknown>;
 }
 
