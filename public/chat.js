@@ -90,7 +90,8 @@
     socket.timeout(5000).emit('chat:send', { text }, (err, reply) => {
       if (err) sendError.textContent = words.noAnswer;
       else if (!reply.ok) sendError.textContent = words.errors[reply.error.code] || words.other;
-      else input.value = '';
+      // Only what was sent is cleared: a late answer must not wipe what has been typed since.
+      else if (input.value === text) input.value = '';
     });
   });
   input.addEventListener('keydown', (event) => {
