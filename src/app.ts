@@ -18,12 +18,12 @@ import { CurrentPassword } from './auth/current-password.js';
 import { DeviceCookie } from './auth/device-cookie.js';
 import { EmailConfirmations } from './auth/email-confirmations.sql.js';
 import { KnownDevices } from './auth/known-devices.sql.js';
-import { LoginController } from './auth/login-controller.js';
+import { BLANK_LOGIN, LoginController } from './auth/login-controller.js';
 import { LogoutController } from './auth/logout-controller.js';
 import { createPassport } from './auth/passport-setup.js';
 import { PasswordHasher } from './auth/passwords.js';
 import { RateCounters } from './auth/rate-counters.sql.js';
-import { RegistrationController } from './auth/registration-controller.js';
+import { BLANK_REGISTER, RegistrationController } from './auth/registration-controller.js';
 import { SignInAttempts } from './auth/sign-in.js';
 import { UserStore } from './auth/users.sql.js';
 import { ChatController } from './chat/chat-controller.js';
@@ -38,7 +38,8 @@ import { RoleStore } from './roles/roles.sql.js';
 import { createCsrf, type Csrf } from './http/csrf.js';
 import { errorHandler, notFound } from './http/error-handler.js';
 import { LanguageController } from './i18n/language-controller.js';
-import { pageLanguage } from './i18n/language.js';
+import { anonymousPages } from './http/anonymous-pages.js';
+import { pageLocals } from './http/page-locals.js';
 import { requestLogger } from './http/request-logger.js';
 import { protectedByDefault } from './http/routes.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -49,7 +50,7 @@ import { createMailer, type Mailer } from './mail/mailer.js';
 import { MailTemplates } from './mail/templates.js';
 import { AccountLinks } from './recovery/account-links.sql.js';
 import { NotMeController } from './recovery/not-me-controller.js';
-import { noReferrer, PasswordResetController } from './recovery/password-reset-controller.js';
+import { BLANK_FORGOT, noReferrer, PasswordResetController } from './recovery/password-reset-controller.js';
 import { SignInNotices } from './recovery/sign-in-notices.js';
 import { PasskeySignInController } from './passkeys/passkey-sign-in-controller.js';
 import { PasskeysController } from './passkeys/passkeys-controller.js';
@@ -142,20 +143,6 @@ export interface Application {
     handshake: HandshakeInputs;
     announcements: SignInAnnouncements;
     securityHeaders: (req: http.IncomingMessage, res: http.ServerResponse) => void;
-  };
-}
-
-/**
- * What every page template can use: the signed-in user, a CSRF token, `t`/`lang`/`fmt` in the page's
- * language, and where the language switch comes back to; each computed only when rendered.
- */
-function pageLocals(csrf: Csrf): RequestHandler {
-  return (req, res, next) => {
-    res.locals.currentUser = () => req.user;
-    res.locals.csrfToken = () => csrf.token(req, res);
-    // A page answered to a POST (a form shown again) has no URL of its own to come back to.
-    res.locals.pagePath = () => (req.method === 'GET' ? req.originalUrl : '');
-    pageLanguage(req, res, next);
   };
 }
 
@@ -295,6 +282,18 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
 
   app.use(noStore);
   app.use(cookieParser());
+  app.use(
+    anonymousPages({
+      pages: {
+        '/': { view: 'home' },
+        '/login': { view: 'login', locals: BLANK_LOGIN },
+        '/register': { view: 'register', locals: BLANK_REGISTER },
+        '/password/forgot': { view: 'password-forgot', locals: BLANK_FORGOT },
+      },
+      sessionCookie: cookieName,
+      csrf,
+    }),
+  );
   app.use(pageLocals(csrf));
   app.use(express.json({ limit: '100kb' }));
   app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 100 }));

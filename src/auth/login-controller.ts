@@ -9,6 +9,9 @@ import { publicUser } from './public-user.js';
 import type { SignInAttempts } from './sign-in.js';
 import { parseSignIn, safeReturnTo } from './user-rules.js';
 
+/** The sign-in page as it first opens: nothing typed, no notice. */
+export const BLANK_LOGIN = { error: undefined, fields: {}, values: { returnTo: '' }, confirmed: false, reset: false };
+
 /** GET/POST /login: validate the form, one guarded sign-in attempt, then a fresh session. */
 export class LoginController {
   constructor(
@@ -26,7 +29,7 @@ export class LoginController {
   show = (req: Request, res: Response) => {
     if (req.user) return res.redirect(303, '/');
     const returnTo = safeReturnTo(req.query.returnTo, this.deps.appOrigin) ?? '';
-    res.render('login', { error: undefined, fields: {}, values: { returnTo }, confirmed: req.query.confirmed === '1', reset: req.query.reset === '1' });
+    res.render('login', { ...BLANK_LOGIN, values: { returnTo }, confirmed: req.query.confirmed === '1', reset: req.query.reset === '1' });
   };
 
   submit = async (req: Request, res: Response) => {

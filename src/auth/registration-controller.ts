@@ -20,6 +20,9 @@ import type { UserStore } from './users.sql.js';
 /** Confirmation codes one address may be sent an hour (the registration's own included). */
 export const CODES_PER_ADDRESS_HOURLY = 3;
 
+/** The registration page as it first opens: nothing typed. */
+export const BLANK_REGISTER = { error: undefined, fields: {}, values: {} };
+
 /**
  * GET/POST /register, and with REQUIRE_EMAIL_CONFIRMATION the code step: GET/POST /register/confirm
  * and POST /register/confirm/resend. Without confirmation a new user is signed in at once.
@@ -46,7 +49,7 @@ export class RegistrationController {
 
   show = (req: Request, res: Response) => {
     if (req.user) return res.redirect(303, '/');
-    res.render('register', { error: undefined, fields: {}, values: {} });
+    res.render('register', BLANK_REGISTER);
   };
 
   submit = async (req: Request, res: Response) => {

@@ -39,12 +39,18 @@ export function statedLanguageOf(req: Request): Language | undefined {
 }
 
 /** `t`, `lang` and `fmt` (dates) for the templates, in the request's language, worked out on first use. */
-export const pageLanguage: RequestHandler = (req, res, next) => {
-  res.locals.lang = () => languageOf(req);
-  res.locals.t = (key: string, options?: Record<string, unknown>) => translator(languageOf(req))(key, options);
-  res.locals.fmt = {
-    dateTime: (value: Date | string | number) => dateFormats(languageOf(req)).dateTime(value),
-    time: (value: Date | string | number) => dateFormats(languageOf(req)).time(value),
+export function languageLocals(req: Request) {
+  return {
+    lang: () => languageOf(req),
+    t: (key: string, options?: Record<string, unknown>) => translator(languageOf(req))(key, options),
+    fmt: {
+      dateTime: (value: Date | string | number) => dateFormats(languageOf(req)).dateTime(value),
+      time: (value: Date | string | number) => dateFormats(languageOf(req)).time(value),
+    },
   };
+}
+
+export const pageLanguage: RequestHandler = (req, res, next) => {
+  Object.assign(res.locals, languageLocals(req));
   next();
 };

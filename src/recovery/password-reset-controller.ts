@@ -24,6 +24,9 @@ export const noReferrer: RequestHandler = (_req, res, next) => {
   next();
 };
 
+/** The forgot-password page as it first opens: nothing typed, nothing sent. */
+export const BLANK_FORGOT = { error: undefined, fields: {}, values: {}, sent: false };
+
 /**
  * /password/forgot and /password/reset. A request answers the same, and does the same work, whether
  * or not the address has an account; the link (a 256-bit token kept only hashed, 60 minutes, single
@@ -48,7 +51,7 @@ export class PasswordResetController {
   ) {}
 
   showForgot = (req: Request, res: Response) => {
-    res.render('password-forgot', { error: undefined, fields: {}, values: {}, sent: req.query.sent === '1' });
+    res.render('password-forgot', { ...BLANK_FORGOT, sent: req.query.sent === '1' });
   };
 
   forgot = async (req: Request, res: Response) => {
