@@ -199,7 +199,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     });
   if (bus) void bus.start();
   const records = new SessionRecords(pool);
-  const signIns = new SignIns({ pool, sessions: sessionStore, refresh, records, events, users, appSockets, idleMs: config.sessionIdleMs });
+  const signIns = new SignIns({ pool, sessions: sessionStore, refresh, records, events, users, appSockets, idleMs: config.sessionIdleMs, settle: bus ? () => bus.settle() : undefined });
   const hasher = new PasswordHasher(config.bcryptCost, config.passwordPepper);
   const mailQueue = new MailQueue({ databaseUrl, pool, logger, transport: mailer ?? createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, dataDir: config.dataDir, logger }) });
   const mailStarted = mailQueue.start().catch((err) => logger.error({ err: (err as Error).message }, 'the mail worker did not start; messages wait in the queue'));

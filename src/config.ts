@@ -58,7 +58,7 @@ const envSchema = z.object({
   LOGIN_IP_DAILY_FAILURES: intIn(1, 1_000_000, 100),
   PASSWORD_MAX_AGE_DAYS: intIn(0, 36_500, 0),
   REGISTER_IP_HOURLY: intIn(0, 1_000_000, 20),
-  SESSION_CACHE: booleanText(false),
+  SESSION_CACHE: booleanText(true),
   ACCESS_TOKEN_SECONDS: intIn(5, 86_400, 1800),
   CLOUDFRONT_COOKIE_MINUTES: intIn(1, 10_080, 10),
   REDIS_URL: optionalText.pipe(z.string().regex(/^rediss?:\/\//, 'expected a redis:// URL').optional()),

@@ -77,6 +77,11 @@ export class SignIns {
       users: UserStore;
       appSockets: AppSignInSockets;
       idleMs: number;
+      /**
+       * Waits until every other process has heard of a change just committed (the sign-in bus), so an
+       * ended or changed session is stale nowhere once the answer leaves. Absent: no process caches.
+       */
+      settle?: () => Promise<void>;
     },
   ) {
     this.emitter.setMaxListeners(50);
@@ -150,6 +155,7 @@ export class SignIns {
       return { rows, families };
     });
     this.deps.sessions.forget(ended.rows.map((r) => r.sid));
+    if (ended.rows.length) await this.deps.settle?.();
     this.announceEnded(ended.rows, ended.families, reason);
     return ended.rows.length + ended.families.length;
   }
@@ -178,6 +184,7 @@ export class SignIns {
       return this.deps.sessions.restrictAllForUser(tx, userId);
     });
     this.deps.sessions.forget(sids);
+    if (sids.length) await this.deps.settle?.();
     this.announce({ kind: 'restricted', userId, sids, families: [], reason: 'password_expired' });
   }
 
@@ -202,6 +209,7 @@ export class SignIns {
       return this.deps.sessions.refreshStoredUser(tx, userId);
     });
     this.deps.sessions.forget(sids);
+    if (sids.length) await this.deps.settle?.();
     return sids;
   }
 
