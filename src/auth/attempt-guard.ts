@@ -1,5 +1,5 @@
 import { AppError } from '../http/errors.js';
-import { withTransaction, type Pool, type PoolClient } from '../db/pool.js';
+import type { Pool, PoolClient } from '../db/pool.js';
 
 export class TooManyAttempts extends AppError {
   constructor(retryAfterSeconds: number, message = 'errors.too_many_attempts') {
@@ -31,13 +31,6 @@ export const LOGIN_MAX_DELAY_S = 60;
 
 // Sorted the same way everywhere ('ip:' < 'login:' < 'pair:'), so racing reservations lock rows in one order.
 const keys = (subject: string, ip: string) => ({ ip: `ip:${ip}`, login: `login:${subject}`, pair: `pair:${subject}|${ip}` });
-
-interface CounterRow {
-  key: string;
-  blocked: boolean;
-  wait: number | null;
-  known: boolean;
-}
 
 /**
  * The one guard for every secret check (password sign-in on both routes, the current password on
@@ -73,47 +66,51 @@ export class AttemptGuard {
     return outcome;
   }
 
-  /** Counts one attempt on all three counters, or throws TooManyAttempts and counts nothing. */
+  /**
+   * Counts one attempt on all three counters, or throws TooManyAttempts and counts nothing. Two
+   * statements: the counters are made to exist (committed, so every racing attempt locks the same
+   * rows), then one statement locks them in key order, judges them on their latest values, and counts
+   * the attempt only if none blocks.
+   */
   async reserve(who: Attempter): Promise<void> {
     const k = keys(who.subject, who.ip);
     const all = [k.ip, k.login, k.pair];
     const { maxFailures, ipDailyFailures } = this.rules;
-    await withTransaction(this.pool, async (tx: PoolClient) => {
-      await tx.query(
-        `INSERT INTO login_throttle (key, failures) SELECT key, 0 FROM unnest($1::text[]) AS k(key) ORDER BY key ON CONFLICT (key) DO NOTHING`,
-        [all],
-      );
-      const { rows } = await tx.query<CounterRow>(
-        `SELECT key, blocked_until > now() AS blocked, ceil(extract(epoch FROM blocked_until - now()))::int AS wait,
-                -- the per-subject delay spares an IP or a device this subject has signed in from before
-                EXISTS (SELECT 1 FROM login_known_ips WHERE login = $2 AND ip = $3)
-                  OR ($4::text IS NOT NULL AND EXISTS (SELECT 1 FROM user_devices d JOIN users u ON u.id = d.user_id WHERE u.login = $2 AND d.device_hash = $4)) AS known
-           FROM login_throttle WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`,
-        [all, who.subject, who.ip, who.deviceHash ?? null],
-      );
-      const blocking = rows.filter((r) => r.blocked && (r.key !== k.login || !r.known));
-      if (blocking.length) throw new TooManyAttempts(Math.max(...blocking.map((r) => r.wait ?? 1)));
-
-      // When a key blocks, given its failure count n (after this attempt) and the start of its window.
-      const stale = `t.window_started_at < now() - interval '24 hours'`;
-      const n = `(CASE WHEN ${stale} THEN 1 ELSE t.failures + 1 END)`;
-      const windowStart = `(CASE WHEN ${stale} THEN now() ELSE t.window_started_at END)`;
-      await tx.query(
-        `UPDATE login_throttle t SET
+    await this.pool.query(
+      `INSERT INTO login_throttle (key, failures) SELECT key, 0 FROM unnest($1::text[]) AS k(key) ORDER BY key ON CONFLICT (key) DO NOTHING`,
+      [all],
+    );
+    // When a key blocks, given its failure count n (after this attempt) and the start of its window.
+    const stale = `t.window_started_at < now() - interval '24 hours'`;
+    const n = `(CASE WHEN ${stale} THEN 1 ELSE t.failures + 1 END)`;
+    const windowStart = `(CASE WHEN ${stale} THEN now() ELSE t.window_started_at END)`;
+    const { rows } = await this.pool.query<{ wait: number | null }>(
+      `WITH counters AS (
+         SELECT key, blocked_until > now() AS blocked, ceil(extract(epoch FROM blocked_until - now()))::int AS wait
+           FROM login_throttle WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE),
+       -- the per-subject delay spares an IP or a device this subject has signed in from before
+       known AS (
+         SELECT EXISTS (SELECT 1 FROM login_known_ips WHERE login = $2 AND ip = $3)
+             OR ($4::text IS NOT NULL AND EXISTS (SELECT 1 FROM user_devices d JOIN users u ON u.id = d.user_id WHERE u.login = $2 AND d.device_hash = $4)) AS known),
+       blocking AS (
+         SELECT c.wait FROM counters c, known WHERE c.blocked AND (c.key <> $7 OR NOT known.known)),
+       counted AS (
+         UPDATE login_throttle t SET
            failures = ${n},
            window_started_at = ${windowStart},
            last_failure_at = now(),
            blocked_until = CASE
-             WHEN t.key = $1 AND ${n} >= ${maxFailures}
+             WHEN t.key = $5 AND ${n} >= ${maxFailures}
                THEN now() + least(${PAIR_MAX_DELAY_S}, ${PAIR_BASE_DELAY_S} * power(2, ${n} - ${maxFailures})) * interval '1 second'
-             WHEN t.key = $2 AND ${n} >= ${ipDailyFailures} THEN ${windowStart} + interval '24 hours'
-             WHEN t.key = $3 AND ${n} >= ${this.loginThreshold}
+             WHEN t.key = $6 AND ${n} >= ${ipDailyFailures} THEN ${windowStart} + interval '24 hours'
+             WHEN t.key = $7 AND ${n} >= ${this.loginThreshold}
                THEN now() + least(${LOGIN_MAX_DELAY_S}, power(2, ${n} - ${this.loginThreshold})) * interval '1 second'
            END
-         WHERE t.key IN ($1, $2, $3)`,
-        [k.pair, k.ip, k.login],
-      );
-    });
+          WHERE t.key IN (SELECT key FROM counters) AND NOT EXISTS (SELECT 1 FROM blocking))
+       SELECT wait FROM blocking`,
+      [all, who.subject, who.ip, who.deviceHash ?? null, k.pair, k.ip, k.login],
+    );
+    if (rows.length) throw new TooManyAttempts(Math.max(...rows.map((r) => r.wait ?? 1)));
   }
 
   /**

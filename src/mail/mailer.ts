@@ -7,6 +7,8 @@ export interface Mail {
   to: string;
   subject: string;
   text: string;
+  /** When it was queued (ms): the outbox names files by it, so they sort in the order they were sent. */
+  queuedAt?: number;
 }
 
 export interface Mailer {
@@ -45,7 +47,7 @@ export function createMailer(options: { smtpUrl: string | undefined; from: strin
         nodemailer.createTransport(smtpUrl, { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 } as never),
       ));
     return {
-      async send(mail) {
+      async send({ queuedAt: _queuedAt, ...mail }) {
         await (await connect()).sendMail({ from, ...mail });
         logger.info({ subject: mail.subject }, 'mail sent');
       },
@@ -55,7 +57,7 @@ export function createMailer(options: { smtpUrl: string | undefined; from: strin
   return {
     async send(mail) {
       await mkdir(outbox, { recursive: true });
-      const file = path.join(outbox, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`);
+      const file = path.join(outbox, `${new Date(mail.queuedAt ?? Date.now()).toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`);
       const message = [
         `From: ${from}`,
         `To: ${mail.to}`,
