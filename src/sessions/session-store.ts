@@ -34,6 +34,7 @@ export function touchIntervalMs(idleMs: number): number {
 
 /**
  * express_sessions: connect-pg-simple's table (created by a migration) and every statement on it.
+ * A statement that writes several rows locks them in sid order first, so no two of them deadlock.
  * get and destroy are the library's. A row is created only by the sign-in lifecycle (insert, inside
  * its transaction); set() only updates, so a request still under way when its session ends can
  * never bring the row back.
@@ -244,7 +245,11 @@ export class SessionStore extends PGStore {
   }
 
   private async deleteWhere(client: Queryable, where: string, params: unknown[]): Promise<EndedSessionRow[]> {
-    const { rows } = await client.query<EndedSessionRow>(`DELETE FROM express_sessions WHERE ${where} RETURNING sid, handle, user_id, expire`, params);
+    const { rows } = await client.query<EndedSessionRow>(
+      `WITH locked AS MATERIALIZED (SELECT sid FROM express_sessions WHERE ${where} ORDER BY sid FOR UPDATE)
+       DELETE FROM express_sessions WHERE sid IN (SELECT sid FROM locked) RETURNING sid, handle, user_id, expire`,
+      params,
+    );
     return rows;
   }
 
@@ -267,7 +272,8 @@ export class SessionStore extends PGStore {
   /** Restricts every live session of the user to the password form; returns their ids. */
   async restrictAllForUser(client: Queryable, userId: number): Promise<string[]> {
     const { rows } = await client.query<{ sid: string }>(
-      `UPDATE express_sessions SET sess = jsonb_set(sess::jsonb, '{passwordExpired}', 'true')::json WHERE user_id = $1 RETURNING sid`,
+      `WITH locked AS MATERIALIZED (SELECT sid FROM express_sessions WHERE user_id = $1 ORDER BY sid FOR UPDATE)
+       UPDATE express_sessions SET sess = jsonb_set(sess::jsonb, '{passwordExpired}', 'true')::json WHERE sid IN (SELECT sid FROM locked) RETURNING sid`,
       [userId],
     );
     return rows.map((r) => r.sid);
@@ -276,9 +282,10 @@ export class SessionStore extends PGStore {
   /** Puts the user's current role grants into each of their live sessions (a role change applies at their next request). */
   async refreshStoredUser(client: Queryable, userId: number): Promise<string[]> {
     const { rows } = await client.query<{ sid: string }>(
-      `UPDATE express_sessions e
+      `WITH locked AS MATERIALIZED (SELECT sid FROM express_sessions WHERE user_id = $1 ORDER BY sid FOR UPDATE)
+       UPDATE express_sessions e
           SET sess = jsonb_set(jsonb_set(e.sess::jsonb, '{passport,user,grants}', (${ROLE_GRANTS_SQL})::jsonb), '{passport,user,email}', to_jsonb(users.email))::json
-         FROM users WHERE users.id = e.user_id AND e.user_id = $1 RETURNING e.sid`,
+         FROM users WHERE users.id = e.user_id AND e.sid IN (SELECT sid FROM locked) RETURNING e.sid`,
       [userId],
     );
     return rows.map((r) => r.sid);
@@ -339,8 +346,9 @@ export class SessionStore extends PGStore {
   async forgetSockets(socketIds: string[]): Promise<void> {
     if (!socketIds.length) return;
     await this.pool.query(
-      `UPDATE express_sessions SET socket_ids = ARRAY(SELECT unnest(socket_ids) EXCEPT SELECT unnest($1::text[]))
-        WHERE socket_ids && $1::text[]`,
+      `WITH locked AS MATERIALIZED (SELECT sid FROM express_sessions WHERE socket_ids && $1::text[] ORDER BY sid FOR UPDATE)
+       UPDATE express_sessions SET socket_ids = ARRAY(SELECT unnest(socket_ids) EXCEPT SELECT unnest($1::text[]))
+        WHERE sid IN (SELECT sid FROM locked)`,
       [socketIds],
     );
   }
