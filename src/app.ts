@@ -136,6 +136,8 @@ export interface Application {
   sessionStore: SessionStore;
   /** Stops what the app started on its own (the mail worker, the sign-in bus). */
   close(): Promise<void>;
+  /** Resolves once this process has heard every session change committed so far (a change made by SQL). */
+  sessionChangesHeard(): Promise<void>;
   /** Forgets stale failed-attempt and rate counters (the sweeper runs it hourly). */
   pruneCounters(): Promise<void>;
   /** What the socket layer gets: the handshake, the lifecycle's announcement, the headers. */
@@ -373,6 +375,9 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
       await mailStarted;
       await mailQueue.stop();
       if (bus) await bus.stop();
+    },
+    async sessionChangesHeard() {
+      if (bus) await bus.heard();
     },
     async pruneCounters() {
       await Promise.all([guard.pruneStale(), rates.pruneStale(), links.pruneExpired(), pendings.pruneExpired(), challenges.pruneExpired()]);

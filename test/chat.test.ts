@@ -246,6 +246,7 @@ describe('chat:send', () => {
     const { client, id } = await registeredScript(app.url);
     const { socket } = await chat(client);
     await app.db.query("UPDATE express_sessions SET expire = now() + interval '5 minutes' WHERE user_id = $1", [id]);
+    await app.application.sessionChangesHeard();
     assert.ok((await send(socket, { text: 'still here' })).ok);
     const { rows } = await app.db.query('SELECT extract(epoch FROM expire - now())::int AS s FROM express_sessions WHERE user_id = $1', [id]);
     assert.ok(rows[0].s > 11 * 3600, `expiry moved to ~12 h, is ${rows[0].s} s`);

@@ -84,6 +84,7 @@ describe('signed asset cookies are short and renewed', () => {
     sess.assetCookiesIssuedAt = Date.now() - 8 * 60_000;
     sess.assetCookiesUntil = Date.now() + 2 * 60_000;
     await app.db.query('UPDATE express_sessions SET sess = $2 WHERE user_id = (SELECT id FROM users WHERE login = $1)', [user.login, JSON.stringify(sess)]);
+    await app.application.sessionChangesHeard();
     const renewed = await client.get('/');
     const until = policyEnd(renewed.setCookies);
     assert.ok(until && Math.abs(until - (Date.now() + 10 * 60_000)) < 5_000, 'a fresh 10-minute policy');

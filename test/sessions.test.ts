@@ -62,10 +62,12 @@ describe('the session row', () => {
   test('is written at most once per touch interval (a sixtieth of the idle time) by ordinary requests', async () => {
     const { client, id } = await registeredScript(app.url);
     await app.db.query("UPDATE express_sessions SET expire = expire - interval '20 seconds' WHERE user_id = $1", [id]);
+    await app.application.sessionChangesHeard();
     const before = (await sessionRows(id))[0].expire.getTime();
     for (let i = 0; i < 3; i++) await client.get('/');
     assert.equal((await sessionRows(id))[0].expire.getTime(), before, 'a touch 20 s after the last write is skipped');
     await app.db.query("UPDATE express_sessions SET expire = expire - interval '40 seconds' WHERE user_id = $1", [id]);
+    await app.application.sessionChangesHeard();
     await client.get('/');
     const after = (await sessionRows(id))[0].expire.getTime();
     assert.ok(after > before, 'a touch more than 30 s after the last write moves the expiry');
@@ -75,6 +77,7 @@ describe('the session row', () => {
   test('a session idle past its expiry is anonymous and its cookie is cleared', async () => {
     const { client, id } = await registeredScript(app.url);
     await app.db.query("UPDATE express_sessions SET expire = now() - interval '1 second' WHERE user_id = $1", [id]);
+    await app.application.sessionChangesHeard();
     const reply = await client.get('/');
     assert.equal(reply.status, 200);
     assert.ok(reply.setCookies.some((c) => /^sid=;/.test(c)), 'cookie cleared');
@@ -87,6 +90,7 @@ describe('the session row', () => {
     assert.ok(sess.absoluteExpiresAt - sess.startedAt === 2 * 3_600_000);
     sess.absoluteExpiresAt = Date.now() - 1000;
     await app.db.query('UPDATE express_sessions SET sess = $2 WHERE user_id = $1', [id, JSON.stringify(sess)]);
+    await app.application.sessionChangesHeard();
     const reply = await client.get('/', { accept: 'application/json' });
     assert.ok(reply.setCookies.some((c) => /^sid=;/.test(c)));
     assert.equal((await sessionRows(id)).length, 0);

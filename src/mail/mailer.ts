@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logger.js';
 
@@ -54,10 +54,13 @@ export function createMailer(options: { smtpUrl: string | undefined; from: strin
     };
   }
   const outbox = path.join(options.dataDir, 'outbox');
+  // Written beside the outbox, then renamed into it: a reader never sees a half-written message.
+  const drafts = path.join(options.dataDir, 'outbox-drafts');
   return {
     async send(mail) {
-      await mkdir(outbox, { recursive: true });
-      const file = path.join(outbox, `${new Date(mail.queuedAt ?? Date.now()).toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`);
+      await Promise.all([mkdir(outbox, { recursive: true }), mkdir(drafts, { recursive: true })]);
+      const name = `${new Date(mail.queuedAt ?? Date.now()).toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`;
+      const file = path.join(outbox, name);
       const message = [
         `From: ${from}`,
         `To: ${mail.to}`,
@@ -70,7 +73,9 @@ export function createMailer(options: { smtpUrl: string | undefined; from: strin
         mail.text.replace(/\r?\n/g, '\r\n'),
         '',
       ].join('\r\n');
-      await writeFile(file, message, { mode: 0o600 });
+      const draft = path.join(drafts, name);
+      await writeFile(draft, message, { mode: 0o600 });
+      await rename(draft, file);
       // The path is logged, never the message: it holds a confirmation code.
       logger.info({ file, subject: mail.subject }, 'no SMTP_URL: mail written to the outbox');
     },

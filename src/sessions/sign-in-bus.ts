@@ -12,6 +12,13 @@ const APP_NAME = 'express-auth-chat/sign-in-bus';
 /** A process that has not answered by then is stopped or stalled; the end goes on without it. */
 const SETTLE_TIMEOUT_MS = 1000;
 
+/** One settle() under way: who answered already, the listening backends still to answer (once known), and its end. */
+interface Sync {
+  answered: Set<number>;
+  waitingFor?: Set<number>;
+  done: () => void;
+}
+
 export interface BusMessage {
   sids: string[];
 }
@@ -32,8 +39,10 @@ export class SignInBus {
   private client: pg.Client | undefined;
   private stopped = false;
   private retryMs = 200;
-  /** Syncs under way: the processes (listening backends) still to answer, and who answered already. */
-  private readonly syncs = new Map<string, { answered: Set<number>; waitingFor?: Set<number>; done: () => void }>();
+  /** Syncs under way, by nonce. */
+  private readonly syncs = new Map<string, Sync>();
+  /** heard() calls under way: their own sync, by nonce, comes back after everything before it. */
+  private readonly ownSyncs = new Map<string, () => void>();
 
   constructor(
     private readonly deps: {
@@ -60,6 +69,7 @@ export class SignInBus {
     client.on('end', () => this.lost(client));
     client.on('notification', (n) => {
       if (!n.payload) return;
+      if (n.channel === SYNC && n.processId === pid) return this.ownSyncs.get(n.payload)?.();
       if (n.channel === SYNC) return this.answer(client, pid, n.processId, n.payload);
       if (n.channel === ACK) return this.answered(n.payload, n.processId);
       if (n.channel !== CHANNEL) return;
@@ -90,7 +100,7 @@ export class SignInBus {
     const nonce = randomUUID();
     let done!: () => void;
     const settled = new Promise<void>((resolve) => (done = resolve));
-    const sync: { answered: Set<number>; waitingFor?: Set<number>; done: () => void } = { answered: new Set(), done };
+    const sync: Sync = { answered: new Set(), done };
     this.syncs.set(nonce, sync);
     const timer = setTimeout(() => {
       this.deps.logger.warn({ unanswered: sync.waitingFor?.size }, 'sign-in bus: a process did not confirm a session change in time');
@@ -112,6 +122,26 @@ export class SignInBus {
     } finally {
       clearTimeout(timer);
       this.syncs.delete(nonce);
+    }
+  }
+
+  /**
+   * Resolves once this process has heard every change committed before the call: its own sync comes
+   * back after them. For tools and tests that change express_sessions by SQL behind the app's back.
+   */
+  async heard(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    const nonce = randomUUID();
+    const back = new Promise<void>((resolve) => {
+      this.ownSyncs.set(nonce, resolve);
+      setTimeout(resolve, SETTLE_TIMEOUT_MS).unref();
+    });
+    try {
+      await client.query(`SELECT pg_notify('${SYNC}', $1)`, [nonce]);
+      await back;
+    } finally {
+      this.ownSyncs.delete(nonce);
     }
   }
 
