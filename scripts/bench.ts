@@ -141,7 +141,8 @@ async function memoryAtScale(url: string, pid: number, total: number, options: {
     const failed = results.reduce((n, r) => n + r.failed, 0);
     progress(`${opened} sockets open (${failed} refused) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await new Promise((r) => setTimeout(r, 2000));
-    return { opened, failed, rssMiB: rssMiB(pid), rssPerSocketKiB: ((rssMiB(pid) - rss0) * 1024) / Math.max(1, opened) };
+    const rss = rssMiB(pid);
+    return { opened, failed, rssMiB: rss, rssPerSocketKiB: ((rss - rss0) * 1024) / Math.max(1, opened) };
   } finally {
     for (const child of clients) child.kill('SIGTERM');
   }

@@ -126,7 +126,7 @@ describe('on connect', () => {
 
   test('a crowd connecting at once (six users, four tabs each): one presence:join per user, every socket recorded on its own session row, everyone in the presence list', async () => {
     const watcher = await chat((await registeredScript(app.url)).client);
-    const users = await Promise.all(Array.from({ length: 3 }, () => registeredScript(app.url)));
+    const users = await Promise.all(Array.from({ length: 6 }, () => registeredScript(app.url)));
     const ids = new Set(users.map((u) => u.id));
     const joins: number[] = [];
     watcher.socket.on('presence:join', (c: { user: { id: number } }) => ids.has(c.user.id) && joins.push(c.user.id));
