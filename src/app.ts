@@ -40,7 +40,8 @@ import { errorHandler, notFound } from './http/error-handler.js';
 import { LanguageController } from './i18n/language-controller.js';
 import { anonymousPages } from './http/anonymous-pages.js';
 import { pageLocals } from './http/page-locals.js';
-import { requestLogger } from './http/request-logger.js';
+import { plainCookies } from './http/plain-cookies.js';
+import { logRequest, requestLogger } from './http/request-logger.js';
 import { protectedByDefault } from './http/routes.js';
 import { securityHeaders } from './http/security-headers.js';
 import type { Logger } from './logger.js';
@@ -131,6 +132,8 @@ export interface AppDeps {
 
 export interface Application {
   app: express.Express;
+  /** The server's request listener: the kept anonymous pages answered at once, the rest by `app`. */
+  handle: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** The sign-in lifecycle: every start and end of a sign-in, and its announcement. */
   signIns: SignIns;
   sessionStore: SessionStore;
@@ -159,7 +162,7 @@ const assumeSsl: RequestHandler = (req, _res, next) => {
 
 /** Dynamic answers carry session-bound data and CSRF tokens: never stored by any cache. */
 const noStore: RequestHandler = (_req, res, next) => {
-  res.set('Cache-Control', 'no-store');
+  res.setHeader('Cache-Control', 'no-store');
   next();
 };
 
@@ -283,19 +286,24 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   app.get('/.well-known/jwks.json', (_req, res) => void res.set('Cache-Control', 'public, max-age=300').json({ keys: [signingKey.publicJwk] }));
 
   app.use(noStore);
-  app.use(cookieParser());
-  app.use(
-    anonymousPages({
-      pages: {
-        '/': { view: 'home' },
-        '/login': { view: 'login', locals: BLANK_LOGIN },
-        '/register': { view: 'register', locals: BLANK_REGISTER },
-        '/password/forgot': { view: 'password-forgot', locals: BLANK_FORGOT },
-      },
-      sessionCookie: cookieName,
-      csrf,
-    }),
-  );
+  app.use(cookieParser(), plainCookies);
+  const firstPages = anonymousPages({
+    pages: {
+      '/': { view: 'home' },
+      '/login': { view: 'login', locals: BLANK_LOGIN },
+      '/register': { view: 'register', locals: BLANK_REGISTER },
+      '/password/forgot': { view: 'password-forgot', locals: BLANK_FORGOT },
+    },
+    sessionCookie: cookieName,
+    csrf,
+    // What the middleware above gives every dynamic answer (assumeSsl changes nothing these pages say).
+    everyResponse: (req, res) => {
+      headers(req as express.Request, res as express.Response, () => {});
+      logRequest(logger, req, res);
+      res.setHeader('Cache-Control', 'no-store');
+    },
+  });
+  app.use(firstPages.middleware);
   app.use(pageLocals(csrf));
   app.use(express.json({ limit: '100kb' }));
   app.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 100 }));
@@ -369,6 +377,9 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
 
   return {
     app,
+    handle(req, res) {
+      if (!firstPages.answer(req, res)) app(req, res);
+    },
     signIns,
     sessionStore,
     async close() {

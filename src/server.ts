@@ -33,7 +33,7 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
   if (config.appOriginDefaulted) config = { ...config, appOrigin: `http://localhost:${port}` };
 
   const application = createApp({ config, pool: db.pool, logger, sessionSecrets, signingKey, databaseUrl: db.url });
-  server.on('request', application.app);
+  server.on('request', application.handle);
   const adapter = await createSocketAdapter(config, db.url, logger);
   // Chat's own queries run on a small pool of their own: a flood of socket work cannot take the
   // connections that HTTP requests (sign-ins, /health) need.

@@ -11,8 +11,9 @@ import { startTestApp, type TestApp } from './support/test-app.js';
  * with views cached as in production.
  */
 let app: TestApp;
+const logLines: string[] = [];
 before(async () => {
-  app = await startTestApp();
+  app = await startTestApp({ logLines });
   app.application.app.enable('view cache');
 });
 after(() => app.close());
@@ -26,13 +27,18 @@ const LANGUAGES: Record<string, Record<string, string>> = {
 const META = /<meta name="csrf-token" content="([^"]+)">/;
 const tokenOf = (html: string) => META.exec(html)?.[1];
 const withoutToken = (html: string, token: string) => html.split(token).join('TOKEN');
+/** The headers a page answer carries, less those that differ between any two answers. */
+const HEADERS_OF_EVERY_ANSWER = (headers: Headers) =>
+  Object.fromEntries([...headers].filter(([name]) => !['date', 'set-cookie', 'etag', 'connection', 'keep-alive'].includes(name)));
 
 describe('pages for visitors without a session', () => {
   for (const [language, headers] of Object.entries(LANGUAGES)) {
     test(`${language}: home, sign-in, registration and forgot password are what their controllers render`, async () => {
       for (const page of PAGES) {
         const kept: string[] = [];
-        // Twice: the first answer renders and keeps the page, the second is served from what was kept.
+        const keptHeaders: Record<string, string>[] = [];
+        // Twice: the first answer renders and keeps the page (in Express), the second is served from
+        // what was kept (before Express).
         for (let i = 0; i < 2; i++) {
           const reply = await new Client(app.url).get(page, headers);
           assert.equal(reply.status, 200, page);
@@ -43,6 +49,7 @@ describe('pages for visitors without a session', () => {
           assert.match(reply.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
           assert.equal(reply.headers.get('content-type'), 'text/html; charset=utf-8');
           kept.push(withoutToken(reply.text, token));
+          keptHeaders.push(HEADERS_OF_EVERY_ANSWER(reply.headers));
         }
         const usual = await new Client(app.url).get(page, { ...headers, cookie: [headers.cookie, 'sid=s%3Anobody.x'].filter(Boolean).join('; ') });
         assert.equal(usual.status, 200, page);
@@ -50,6 +57,9 @@ describe('pages for visitors without a session', () => {
         const expected = withoutToken(usual.text, tokenOf(usual.text)!);
         assert.equal(kept[0], expected, `${page} (${language}) as rendered the usual way`);
         assert.equal(kept[1], expected, `${page} (${language}) from the kept render`);
+        const usualHeaders = HEADERS_OF_EVERY_ANSWER(usual.headers);
+        assert.deepEqual(keptHeaders[0], usualHeaders, `${page}: the rendering answer has the headers of the usual one`);
+        assert.deepEqual(keptHeaders[1], usualHeaders, `${page}: the kept answer has the headers of the usual one`);
       }
     });
   }
@@ -87,5 +97,17 @@ describe('pages for visitors without a session', () => {
     assert.deepEqual((await script.get('/')).json, { user: null }, 'a script asking for JSON gets JSON');
     const head = await fetch(`${app.url}/login`, { method: 'HEAD' });
     assert.equal(head.status, 200);
+  });
+
+  test('a kept page answered before Express is logged like any request, with no token in the line', async () => {
+    await new Client(app.url).get('/password/forgot');
+    const from = logLines.length;
+    const reply = await new Client(app.url).get('/password/forgot');
+    const token = tokenOf(reply.text)!;
+    const lines = logLines.slice(from).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const logged = lines.filter((line) => line.msg === 'request');
+    assert.equal(logged.length, 1, 'one line for the one request');
+    assert.deepEqual([logged[0]!.method, logged[0]!.path, logged[0]!.status], ['GET', '/password/forgot', 200]);
+    assert.ok(!logLines.slice(from).join('').includes(token), 'the CSRF token is never logged');
   });
 });

@@ -137,6 +137,22 @@ describe('bad requests', () => {
     assert.equal((await new Client(app.url).get('/health')).status, 200);
   });
 
+  test('cookies holding JSON (cookie-parser\'s `j:` form) are plain strings to the app: never a 500', async () => {
+    const odd = 'csrf=j:{"a":1}; device=j:[1]; refreshToken=j:{}; lang=j:"ru"';
+    for (const path of ['/login', '/login?x=1', '/csrf-token', '/account/sessions', '/nowhere']) {
+      const reply = await new Client(app.url).get(path, { cookie: odd });
+      assert.ok(reply.status < 500, `${path}: ${reply.status}`);
+    }
+    const script = new Client(app.url, 'script');
+    await script.fetchCsrf();
+    const signIn = await script.request('POST', '/login', {
+      body: JSON.stringify({ login: 'nobody_here', password: 'not the password 1' }),
+      headers: { 'content-type': 'application/json', cookie: `${odd}; csrf=${script.cookies.get('csrf')}`, 'x-csrf-token': script.csrfToken! },
+    });
+    assert.equal(signIn.status, 403, 'the JSON cookie is the one read, and it is not a token');
+    assert.equal((await new Client(app.url, 'script').request('POST', '/api/auth/refresh-tokens', { body: '{"fingerprint":"a-browser"}', headers: { 'content-type': 'application/json', cookie: odd } })).status, 401);
+  });
+
   test('no response carries a session id, SQL or a stack trace', async () => {
     const { client } = await registeredScript(app.url);
     const sid = decodeURIComponent(client.cookies.get('sid')!).slice(2).split('.')[0]!;

@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseCookies, serialize as serializeCookie, type CookieSerializeOptions } from 'cookie';
 import { doubleCsrf } from 'csrf-csrf';
 import type { Request, RequestHandler, Response } from 'express';
 import { CsrfFailed } from './errors.js';
@@ -9,6 +11,8 @@ export interface Csrf {
   protect: RequestHandler;
   /** The token for this request's page or script; `rotate` after sign-in and sign-out. */
   token(req: Request, res: Response, options?: { rotate?: boolean }): string;
+  /** The token of an anonymous page answered before Express (src/http/anonymous-pages.ts). */
+  anonymousToken(req: IncomingMessage, res: ServerResponse): string;
 }
 
 /** A request that shows it comes from another site, whatever token it carries. */
@@ -60,6 +64,16 @@ export function createCsrf(options: { secrets: string[]; appOrigin: string; http
       const token = generateCsrfToken(req, res, { overwrite: rotate });
       issued.set(req, token);
       return token;
+    },
+    anonymousToken(req, res) {
+      // csrf-csrf reads the cookies from req.cookies and sets its own with res.cookie: the two things
+      // Express (cookie-parser, res.cookie) would have added, made here from the same cookie module.
+      // No req.user: the token is bound to no session, as for any anonymous visitor.
+      const request = { cookies: parseCookies(req.headers.cookie ?? '') } as unknown as Request;
+      const response = {
+        cookie: (name: string, value: string, cookieOptions: CookieSerializeOptions) => void res.appendHeader('Set-Cookie', serializeCookie(name, value, cookieOptions)),
+      } as unknown as Response;
+      return generateCsrfToken(request, response);
     },
   };
 }

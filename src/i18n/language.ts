@@ -1,23 +1,25 @@
+import type { IncomingMessage } from 'node:http';
+import accepts from 'accepts';
 import type { Request, RequestHandler } from 'express';
 import { DEFAULT_LANGUAGE, LANGUAGES, dateFormats, isLanguage, translator, type Language } from './i18n.js';
 
 export const LANGUAGE_COOKIE = 'lang';
 const COOKIE_VALUE = /(?:^|;\s*)lang=([^;]*)/;
-const chosen = new WeakMap<Request, Language>();
+const chosen = new WeakMap<IncomingMessage, Language>();
 
 /**
  * The language of a request: the `lang` cookie when it names one we have, else the best match of
- * Accept-Language (negotiator, through Express), else English. Worked out once per request, and only
- * when something asks (a static file or /health never does).
+ * Accept-Language (negotiator, through accepts, as Express's req.acceptsLanguages), else English.
+ * Worked out once per request, and only when something asks (a static file or /health never does).
  */
-export function languageOf(req: Request): Language {
+export function languageOf(req: IncomingMessage): Language {
   const known = chosen.get(req);
   if (known) return known;
   const cookie = COOKIE_VALUE.exec(req.headers.cookie ?? '')?.[1]?.trim();
   let lang: Language = DEFAULT_LANGUAGE;
   if (isLanguage(cookie)) lang = cookie;
   else if (req.headers['accept-language']) {
-    const best = req.acceptsLanguages(...LANGUAGES);
+    const best = accepts(req).languages([...LANGUAGES]);
     if (isLanguage(best)) lang = best;
   }
   chosen.set(req, lang);

@@ -67,7 +67,7 @@ export async function startTestApp(options: {
   const signingKey = await loadSigningKey({ dataDir: options.keyDir ?? '.data/test-keys', privateKeyPath: config.jwtPrivateKeyPath });
   const sessionSecrets = options.sessionSecrets ?? [randomBytes(32).toString('hex')];
   const application = createApp({ config, pool, logger, sessionSecrets, signingKey, databaseUrl: appUrl });
-  server.on('request', application.app);
+  server.on('request', application.handle);
   const socketPool = createPool(appUrl, { max: 3, logger });
   const sockets = createSocketLayer({ httpServer: server, ...application.socketInputs, origin: config.appOrigin, pool: socketPool, logger });
   const db = createPool(database.url, { max: 2, logger });
