@@ -1,6 +1,6 @@
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
+import { createAppServer } from './http/app-server.js';
 import { createSocketAdapter } from './chat/socket-adapter.js';
 import { createSocketLayer } from './chat/socket-server.js';
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
@@ -22,7 +22,7 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
   const sessionSecrets = config.sessionSecrets ?? [await readOrCreateSecret(config.dataDir, 'session-secret')];
   const signingKey = await loadSigningKey({ dataDir: config.dataDir, privateKeyPath: config.jwtPrivateKeyPath });
 
-  const server = http.createServer();
+  const { server, adopt } = createAppServer();
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
@@ -33,6 +33,7 @@ export async function startWebServer(config: Config, logger: Logger, db: Databas
   if (config.appOriginDefaulted) config = { ...config, appOrigin: `http://localhost:${port}` };
 
   const application = createApp({ config, pool: db.pool, logger, sessionSecrets, signingKey, databaseUrl: db.url });
+  adopt(application.app);
   server.on('request', application.handle);
   const adapter = await createSocketAdapter(config, db.url, logger);
   // Chat's own queries run on a small pool of their own: a flood of socket work cannot take the

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
+import { createAppServer } from '../../src/http/app-server.js';
 import type { AddressInfo } from 'node:net';
 import { createApp, type Application } from '../../src/app.js';
 import { createSocketLayer, type SocketLayer } from '../../src/chat/socket-server.js';
@@ -53,7 +53,7 @@ export async function startTestApp(options: {
     appUrl = viaProxy.toString();
   }
 
-  const server = http.createServer();
+  const { server, adopt } = createAppServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://${options.host ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
   // Suites register many users from one address: no registration limit unless a test asks for one.
@@ -67,6 +67,7 @@ export async function startTestApp(options: {
   const signingKey = await loadSigningKey({ dataDir: options.keyDir ?? '.data/test-keys', privateKeyPath: config.jwtPrivateKeyPath });
   const sessionSecrets = options.sessionSecrets ?? [randomBytes(32).toString('hex')];
   const application = createApp({ config, pool, logger, sessionSecrets, signingKey, databaseUrl: appUrl });
+  adopt(application.app);
   server.on('request', application.handle);
   const socketPool = createPool(appUrl, { max: 3, logger });
   const sockets = createSocketLayer({ httpServer: server, ...application.socketInputs, origin: config.appOrigin, pool: socketPool, logger });
