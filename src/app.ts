@@ -267,6 +267,9 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   // For every page that speaks of the emailed code's lifetime (views/register-confirm.ejs).
   app.locals.codeMinutes = config.confirmationCodeMinutes;
   app.disable('x-powered-by');
+  // Dynamic answers are no-store, so an ETag (a SHA-1 of every body) could never be revalidated.
+  // Static files keep theirs (express.static has its own).
+  app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   app.set('views', VIEWS_DIR);
   app.set('view engine', 'ejs');

@@ -71,8 +71,10 @@ describe('pages for visitors without a session', () => {
     const visitor = new Client(app.url);
     await visitor.get('/');
     const first = visitor.csrfToken;
-    await visitor.get('/login');
+    const again = await visitor.get('/login');
     assert.equal(visitor.csrfToken, first, 'the cookie already held a valid token: the page carries it');
+    assert.equal(tokenOf(again.text), first);
+    assert.ok(!again.setCookies.some((c) => c.startsWith('csrf=')), 'and does not send the same cookie again');
     const wrong = await visitor.postForm('/login', { login: 'nobody_here', password: 'not the password 1' });
     assert.equal(wrong.status, 401, 'the token works: the form is judged, not refused as csrf_failed');
 

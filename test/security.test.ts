@@ -25,6 +25,12 @@ describe('headers on every response', () => {
     });
   }
 
+  test('dynamic answers carry no ETag (they are no-store); static files keep theirs', async () => {
+    assert.equal((await new Client(app.url).get('/login?x=1')).headers.get('etag'), null);
+    assert.equal((await new Client(app.url).get('/')).headers.get('etag'), null);
+    assert.ok((await new Client(app.url).get('/public/app.css')).headers.get('etag'));
+  });
+
   test('authenticated responses carry Cache-Control: no-store', async () => {
     const { client } = await registeredScript(app.url);
     const reply = await client.get('/');

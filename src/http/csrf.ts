@@ -31,12 +31,17 @@ export function isCrossSite(req: Request, appOrigin: string): boolean {
  * anonymous visitor gets no session row. The token is bound to the session id once signed in, so it
  * changes at sign-in and sign-out.
  */
+/** How many (session, token cookie) pairs are remembered as valid; past that the memory starts again. */
+const KNOWN_TOKENS_MAX = 50_000;
+
 export function createCsrf(options: { secrets: string[]; appOrigin: string; https: boolean; exemptPrefix: string }): Csrf {
+  const cookieName = options.https ? '__Host-csrf' : 'csrf';
+  const identifierOf = (req: { user?: unknown; sessionID?: string }) => (req.user ? req.sessionID! : 'anonymous');
   const { generateCsrfToken, validateRequest } = doubleCsrf({
     // Newest first: tokens are made with the first key and accepted under any key still listed.
     getSecret: () => options.secrets,
-    getSessionIdentifier: (req) => (req.user ? req.sessionID : 'anonymous'),
-    cookieName: options.https ? '__Host-csrf' : 'csrf',
+    getSessionIdentifier: identifierOf,
+    cookieName,
     cookieOptions: { sameSite: 'lax', path: '/', secure: options.https, httpOnly: true },
     getCsrfTokenFromRequest: (req) => {
       const header = req.get('x-csrf-token');
@@ -48,6 +53,29 @@ export function createCsrf(options: { secrets: string[]; appOrigin: string; http
 
   // One token per response: a page asking twice (meta tag and form) must not mint two.
   const issued = new WeakMap<Request, string>();
+  /**
+   * Token cookies already found valid for their session (or for anonymous visitors). A page shows
+   * the browser the token its cookie already holds: csrf-csrf would check its HMAC again and send the
+   * same cookie back on every page. The secrets are fixed for the life of the process, so a pair once
+   * valid stays valid; rotation (sign-in, sign-out) makes a new token and never asks here.
+   */
+  const known = new Set<string>();
+  const keyOf = (identifier: string, cookie: string) => `${identifier}\n${cookie}`;
+  const remember = (key: string) => {
+    if (known.size >= KNOWN_TOKENS_MAX) known.clear();
+    known.add(key);
+  };
+  /** csrf-csrf's token for this request, through what was already found valid. */
+  const tokenFor = (req: Request, res: Response, identifier: string, rotate: boolean): string => {
+    const cookie = (req.cookies as Record<string, unknown> | undefined)?.[cookieName];
+    const key = typeof cookie === 'string' ? keyOf(identifier, cookie) : undefined;
+    if (!rotate && key && known.has(key)) return cookie as string;
+    const token = generateCsrfToken(req, res, { overwrite: rotate });
+    // The cookie's own token came back: csrf-csrf found it valid for this identifier.
+    if (key && token === cookie) remember(key);
+    else remember(keyOf(identifier, token));
+    return token;
+  };
 
   return {
     protect(req, _res, next) {
@@ -61,7 +89,9 @@ export function createCsrf(options: { secrets: string[]; appOrigin: string; http
     token(req, res, { rotate = false } = {}) {
       const existing = issued.get(req);
       if (existing && !rotate) return existing;
-      const token = generateCsrfToken(req, res, { overwrite: rotate });
+      // After a rotation the session id may change later in the same request: the new token's key is
+      // only remembered once a page finds it in its cookie.
+      const token = rotate ? generateCsrfToken(req, res, { overwrite: true }) : tokenFor(req, res, identifierOf(req), false);
       issued.set(req, token);
       return token;
     },
@@ -73,7 +103,7 @@ export function createCsrf(options: { secrets: string[]; appOrigin: string; http
       const response = {
         cookie: (name: string, value: string, cookieOptions: CookieSerializeOptions) => void res.appendHeader('Set-Cookie', serializeCookie(name, value, cookieOptions)),
       } as unknown as Response;
-      return generateCsrfToken(request, response);
+      return tokenFor(request, response, 'anonymous', false);
     },
   };
 }
