@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Client, newUser, registeredScript } from './support/client.js';
+import { Client, newUser, registeredBrowser, registeredScript } from './support/client.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
 let app: TestApp;
@@ -55,6 +55,22 @@ describe('CSRF', () => {
     const reply = await new Client(app.url, 'script').get('/csrf-token');
     assert.equal(typeof reply.json.csrfToken, 'string');
     assert.ok(reply.json.csrfToken.length > 20);
+  });
+
+  test('signed in, every page shows the token its cookie holds (sent once, not on every page); a sign-out makes a new one', async () => {
+    const { client } = await registeredBrowser(app.url);
+    const META = /<meta name="csrf-token" content="([^"]+)">/;
+    const pages = [];
+    for (const path of ['/', '/account', '/chat']) pages.push(await client.get(path));
+    const tokens = pages.map((page) => META.exec(page.text)?.[1]);
+    assert.ok(tokens[0]);
+    assert.deepEqual(tokens, [tokens[0], tokens[0], tokens[0]]);
+    assert.equal(client.cookies.get('csrf'), tokens[0], 'the cookie holds the token the pages show');
+    assert.ok(pages.slice(1).every((page) => !page.setCookies.some((c) => c.startsWith('csrf='))), 'the cookie is not sent again');
+    assert.equal((await client.postForm('/account/email', { currentPassword: 'wrong password 1', newEmail: 'x@example.com' })).status, 401, 'the token is accepted');
+    await client.postForm('/logout', {});
+    const after = META.exec((await client.get('/login')).text)?.[1];
+    assert.ok(after && after !== tokens[0], 'signed out: a new token');
   });
 
   test('a form without the token gets 403 csrf_failed and changes nothing', async () => {

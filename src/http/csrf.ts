@@ -26,14 +26,14 @@ export function isCrossSite(req: Request, appOrigin: string): boolean {
   return fetchSite === 'cross-site';
 }
 
+/** How many (session, token cookie) pairs are remembered as valid; past that the memory starts again. */
+const KNOWN_TOKENS_MAX = 50_000;
+
 /**
  * Signed double-submit cookie (csrf-csrf): works before sign-in without storing anything, so an
  * anonymous visitor gets no session row. The token is bound to the session id once signed in, so it
  * changes at sign-in and sign-out.
  */
-/** How many (session, token cookie) pairs are remembered as valid; past that the memory starts again. */
-const KNOWN_TOKENS_MAX = 50_000;
-
 export function createCsrf(options: { secrets: string[]; appOrigin: string; https: boolean; exemptPrefix: string }): Csrf {
   const cookieName = options.https ? '__Host-csrf' : 'csrf';
   const identifierOf = (req: { user?: unknown; sessionID?: string }) => (req.user ? req.sessionID! : 'anonymous');
@@ -66,11 +66,11 @@ export function createCsrf(options: { secrets: string[]; appOrigin: string; http
     known.add(key);
   };
   /** csrf-csrf's token for this request, through what was already found valid. */
-  const tokenFor = (req: Request, res: Response, identifier: string, rotate: boolean): string => {
+  const tokenFor = (req: Request, res: Response, identifier: string): string => {
     const cookie = (req.cookies as Record<string, unknown> | undefined)?.[cookieName];
     const key = typeof cookie === 'string' ? keyOf(identifier, cookie) : undefined;
-    if (!rotate && key && known.has(key)) return cookie as string;
-    const token = generateCsrfToken(req, res, { overwrite: rotate });
+    if (key && known.has(key)) return cookie as string;
+    const token = generateCsrfToken(req, res);
     // The cookie's own token came back: csrf-csrf found it valid for this identifier.
     if (key && token === cookie) remember(key);
     else remember(keyOf(identifier, token));
@@ -91,7 +91,7 @@ export function createCsrf(options: { secrets: string[]; appOrigin: string; http
       if (existing && !rotate) return existing;
       // After a rotation the session id may change later in the same request: the new token's key is
       // only remembered once a page finds it in its cookie.
-      const token = rotate ? generateCsrfToken(req, res, { overwrite: true }) : tokenFor(req, res, identifierOf(req), false);
+      const token = rotate ? generateCsrfToken(req, res, { overwrite: true }) : tokenFor(req, res, identifierOf(req));
       issued.set(req, token);
       return token;
     },
@@ -103,7 +103,7 @@ export function createCsrf(options: { secrets: string[]; appOrigin: string; http
       const response = {
         cookie: (name: string, value: string, cookieOptions: CookieSerializeOptions) => void res.appendHeader('Set-Cookie', serializeCookie(name, value, cookieOptions)),
       } as unknown as Response;
-      return tokenFor(request, response, 'anonymous', false);
+      return tokenFor(request, response, 'anonymous');
     },
   };
 }
