@@ -145,6 +145,25 @@ describe('on connect', () => {
     assert.deepEqual([...joins].sort(), [...ids].sort(), 'one presence:join per user, whatever the tabs');
   });
 
+  test('a crowd closing at once (five users, three tabs each): one presence:leave per user, no socket left on any session row or in presence', async () => {
+    const watcher = await chat((await registeredScript(app.url)).client);
+    const users = await Promise.all(Array.from({ length: 5 }, () => registeredScript(app.url)));
+    const ids = new Set(users.map((u) => u.id));
+    const leaves: number[] = [];
+    watcher.socket.on('presence:leave', (c: { user: { id: number } }) => ids.has(c.user.id) && leaves.push(c.user.id));
+    const tabs = (await Promise.all(users.flatMap((u) => Array.from({ length: 3 }, () => connected(app.url, u.client))))).map((t) => t.socket);
+    for (const u of users) while ((await socketsOfUser(u.id)) !== 3) await new Promise((r) => setTimeout(r, 20));
+    for (const t of tabs) t.disconnect();
+    const until = Date.now() + 3000;
+    while (Date.now() < until && leaves.length < ids.size) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual([...leaves].sort(), [...ids].sort(), 'one presence:leave per user');
+    const { rows } = await app.db.query<{ n: number }>('SELECT coalesce(sum(cardinality(socket_ids)), 0)::int AS n FROM express_sessions WHERE user_id = ANY($1::bigint[])', [[...ids]]);
+    assert.equal(rows[0]!.n, 0, 'every socket id is gone from the session rows');
+    const present = await app.db.query<{ n: number }>('SELECT (SELECT count(*) FROM chat_sockets WHERE user_id = ANY($1::bigint[])) + (SELECT count(*) FROM chat_online WHERE user_id = ANY($1::bigint[]))::int AS n', [[...ids]]);
+    assert.equal(Number(present.rows[0]!.n), 0, 'and from presence');
+  });
+
   test('many tabs of a few sessions connecting at once (3 sessions, 150 tabs each): none is refused or closed, each recorded once', async () => {
     const users = await Promise.all(Array.from({ length: 3 }, () => registeredScript(app.url)));
     // Overlapping batches record sockets on the same session rows: they must not deadlock (a

@@ -1,9 +1,7 @@
 import { Batcher } from '../db/batcher.js';
-import type { Pool, PoolClient } from '../db/pool.js';
+import type { Pool } from '../db/pool.js';
 import { withTransaction } from '../db/pool.js';
 import type { ChatUser } from './events.js';
-
-const lockUser = (client: PoolClient, userId: number) => client.query("SELECT pg_advisory_xact_lock(hashtext('presence'), $1::int)", [userId]);
 
 /**
  * Chat's own presence: chat_sockets holds every live socket with its user, chat_online the users
@@ -42,18 +40,36 @@ export class ChatPresence {
       const joined = new Set(rows.map((r) => r.user_id));
       return items.map((i) => joined.delete(i.userId));
     },
-    { delayMs: 2, maxSize: 500 },
+    { delayMs: 10, maxSize: 500 },
   );
 
-  /** Forgets the socket; true when the user just went offline. */
-  async remove(userId: number, socketId: string): Promise<boolean> {
-    return withTransaction(this.pool, async (client) => {
-      await lockUser(client, userId);
-      await client.query('DELETE FROM chat_sockets WHERE socket_id = $1', [socketId]);
-      const left = await client.query('DELETE FROM chat_online WHERE user_id = $1 AND NOT EXISTS (SELECT 1 FROM chat_sockets WHERE user_id = $1)', [userId]);
-      return left.rowCount === 1;
-    });
+  /**
+   * Forgets the socket; true when the user just went offline. Sockets closing together (a crowd
+   * leaving, a process shutting down) are forgotten in one transaction: the users' advisory locks
+   * first (in user order, as add() takes them), then, in statements that see what every racing
+   * connect committed under those locks, their sockets go, and so do the users left with none. Of one
+   * user's sockets in a batch, the first is the one reported as the leave.
+   */
+  remove(userId: number, socketId: string): Promise<boolean> {
+    return this.removals.add({ userId, socketId });
   }
+
+  private readonly removals = new Batcher<{ userId: number; socketId: string }, boolean>(
+    (items) =>
+      withTransaction(this.pool, async (client) => {
+        const users = [...new Set(items.map((i) => i.userId))].sort((a, b) => a - b);
+        // unnest yields the ids in the array's (ascending) order, and each lock is taken as its row is read.
+        await client.query("SELECT pg_advisory_xact_lock(hashtext('presence'), u::int) FROM unnest($1::int[]) AS u", [users]);
+        await client.query('DELETE FROM chat_sockets WHERE socket_id = ANY($1::text[])', [items.map((i) => i.socketId)]);
+        const { rows } = await client.query<{ user_id: string | number }>(
+          'DELETE FROM chat_online o WHERE o.user_id = ANY($1::int[]) AND NOT EXISTS (SELECT 1 FROM chat_sockets s WHERE s.user_id = o.user_id) RETURNING o.user_id',
+          [users],
+        );
+        const left = new Set(rows.map((r) => Number(r.user_id)));
+        return items.map((i) => left.delete(i.userId));
+      }),
+    { delayMs: 10, maxSize: 500 },
+  );
 
   async recordedSocketIds(): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>('SELECT socket_id AS id FROM chat_sockets');

@@ -330,12 +330,34 @@ export class SessionStore extends PGStore {
       const live = new Set(rows.map((r) => r.sid));
       return items.map((i) => live.has(i.sid));
     },
-    { delayMs: 2, maxSize: 500 },
+    { delayMs: 10, maxSize: 500 },
   );
 
+  /** Forgets a socket of a session; sockets closing together are forgotten in one statement. */
   async detachSocket(sid: string, socketId: string): Promise<void> {
-    await this.pool.query('UPDATE express_sessions SET socket_ids = array_remove(socket_ids, $2) WHERE sid = $1', [sid, socketId]);
+    await this.detachments.add({ sid, socketId });
   }
+
+  private readonly detachments = new Batcher<{ sid: string; socketId: string }, void>(
+    async (items) => {
+      await this.pool.query(
+        // Locked in sid order first, as attachments are.
+        `WITH input AS (
+           SELECT sid, array_agg(socket_id) AS ids FROM unnest($1::text[], $2::text[]) AS t(sid, socket_id) GROUP BY sid
+         ),
+         locked AS MATERIALIZED (
+           SELECT sid FROM express_sessions WHERE sid IN (SELECT sid FROM input) ORDER BY sid FOR UPDATE
+         )
+         UPDATE express_sessions s
+            SET socket_ids = ARRAY(SELECT id FROM unnest(s.socket_ids) AS id WHERE id <> ALL (input.ids))
+           FROM input JOIN locked USING (sid)
+          WHERE s.sid = input.sid`,
+        [items.map((i) => i.sid), items.map((i) => i.socketId)],
+      );
+      return items.map(() => undefined);
+    },
+    { delayMs: 10, maxSize: 500 },
+  );
 
   async recordedSocketIds(): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>('SELECT unnest(socket_ids) AS id FROM express_sessions WHERE cardinality(socket_ids) > 0');
