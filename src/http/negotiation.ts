@@ -3,8 +3,8 @@ import accepts from 'accepts';
 import typeis from 'type-is';
 
 /**
- * A request's path: Express's `req.path`, or the URL's path for a request answered before Express
- * (the kept anonymous pages), which has no `req.path`.
+ * A request's path: Express's `req.path` (which the app server's requests have from birth, see
+ * app-server.ts), else the URL's path (a request on a plain server, before Express has seen it).
  */
 export function pathOf(req: IncomingMessage & { path?: string }): string {
   if (req.path !== undefined) return req.path;
