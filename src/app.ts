@@ -188,7 +188,7 @@ function sessionIfNeeded(chain: RequestHandler[], cookieName: string): RequestHa
 export function createApp({ config, pool, logger, sessionSecrets, signingKey, mailer, databaseUrl }: AppDeps): Application {
   const cookieName = sessionCookieName(config.https);
   const sessionStore = new SessionStore(pool, config.sessionIdleMs, (...args) => logger.warn({ detail: args.map(String).join(' ') }, 'session store'));
-  const sessionMiddleware = createSessionMiddleware({ store: sessionStore, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
+  const sessions = createSessionMiddleware({ store: sessionStore, secrets: sessionSecrets, https: config.https, idleMs: config.sessionIdleMs });
   const events = new SecurityEvents(pool);
   const users = new UserStore(pool, config.passwordMaxAgeDays);
   const refresh = new RefreshTokens(pool, config.refreshTokenMs);
@@ -316,7 +316,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
   app.post('/api/auth/refresh-tokens', tokens.refreshTokens);
   app.post('/api/auth/logout', tokens.logout);
   app.get('/api/me', bearer.requireBearer, tokens.me);
-  app.use(sessionIfNeeded([sessionMiddleware, passportInit, passportSession], cookieName));
+  app.use(sessionIfNeeded([sessions.renewRemembered, sessions.middleware, passportInit, passportSession], cookieName));
   app.use(enforceSessionLifetime({ signIns, cookieName, https: config.https }));
   app.use(csrf.protect);
   app.use(auth.restrictExpiredPassword);
@@ -398,7 +398,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     },
     socketInputs: {
       handshake: {
-        sessionMiddleware: [sessionMiddleware, passportInit, passportSession],
+        sessionMiddleware: [sessions.middleware, passportInit, passportSession],
         isRestricted: auth.isRestricted,
         verifyToken: (token) => bearer.check(token),
         signIns: socketSignIns({ sessions: sessionStore, appSockets, refresh }),

@@ -183,6 +183,20 @@ describe('keep me signed in', () => {
     assert.ok(rows[0].expire.getTime() <= Number(rows[0].abs));
   });
 
+  test('without it the cookie is not sent again with each page: it would be the very same cookie', async () => {
+    const { user } = await registeredScript(app.url);
+    const browser = new Client(app.url);
+    await browser.get('/login');
+    const reply = await browser.postForm('/login', { login: user.login, password: user.password });
+    assert.ok(sidCookie(reply.setCookies), 'the sign-in sets it');
+    for (const path of ['/', '/account', '/chat']) {
+      const page = await browser.get(path);
+      assert.equal(page.status, 200);
+      assert.equal(sidCookie(page.setCookies), undefined, `${path} sends no sid cookie`);
+    }
+    assert.match((await browser.get('/')).text, new RegExp(user.login), 'still signed in');
+  });
+
   test('with remember=1 the cookie lasts the idle time and is renewed with use', async () => {
     const { user } = await registeredScript(app.url);
     const browser = new Client(app.url);
