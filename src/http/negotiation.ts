@@ -23,5 +23,24 @@ export function wantsJson(req: IncomingMessage): boolean {
   const path = pathOf(req);
   if (path.startsWith('/api/') || path === '/api') return true;
   if (typeis(req, ['application/json'])) return true;
-  return accepts(req).types(['html', 'json']) === 'json';
+  return prefersJson(req);
+}
+
+/**
+ * What an Accept header prefers depends on its text alone, and clients send few distinct ones: the
+ * answer is kept per text (negotiator's parse is the dearest step of a signed-in page's routing).
+ */
+const preferences = new Map<string, boolean>();
+const PREFERENCES_MAX = 1000;
+
+function prefersJson(req: IncomingMessage): boolean {
+  const header = req.headers.accept;
+  if (header === undefined) return false;
+  let json = preferences.get(header);
+  if (json === undefined) {
+    json = accepts(req).types(['html', 'json']) === 'json';
+    // Headers are the client's to choose: past the cap, new texts are judged afresh every time.
+    if (preferences.size < PREFERENCES_MAX && header.length <= 1024) preferences.set(header, json);
+  }
+  return json;
 }
