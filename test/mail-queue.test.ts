@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { createLogger } from '../src/logger.js';
+import { createMailer } from '../src/mail/mailer.js';
 import { freePort } from './support/app-process.js';
 import { Client, registeredScript } from './support/client.js';
 import { FakeSmtp } from './support/fake-smtp.js';
@@ -82,5 +87,23 @@ describe('the mail queue', () => {
     started.push(second);
     await smtp.waitFor(1, 15_000);
     assert.match(smtp.messages[0]!, new RegExp(`To: ${u.user.email}`));
+  });
+});
+
+describe('the outbox (no SMTP_URL)', () => {
+  test('its folders are made once, and made again when someone removes them: no message is lost', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'outbox-'));
+    started.push({ close: async () => rmSync(dataDir, { recursive: true, force: true }) });
+    const mailer = createMailer({ smtpUrl: undefined, from: 'app@example.test', dataDir, logger: createLogger({ level: 'silent' }) });
+    const outbox = path.join(dataDir, 'outbox');
+    await mailer.send({ to: 'a@example.test', subject: 'first', text: 'one' });
+    assert.equal(readdirSync(outbox).length, 1);
+    rmSync(outbox, { recursive: true });
+    rmSync(path.join(dataDir, 'outbox-drafts'), { recursive: true });
+    await Promise.all([mailer.send({ to: 'b@example.test', subject: 'second', text: 'two' }), mailer.send({ to: 'c@example.test', subject: 'third', text: 'three' })]);
+    const files = readdirSync(outbox);
+    assert.equal(files.length, 2);
+    const texts = files.map((f) => readFileSync(path.join(outbox, f), 'utf8'));
+    assert.ok(texts.some((t) => /Subject: second/.test(t)) && texts.some((t) => /Subject: third/.test(t)));
   });
 });

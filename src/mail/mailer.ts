@@ -56,9 +56,15 @@ export function createMailer(options: { smtpUrl: string | undefined; from: strin
   const outbox = path.join(options.dataDir, 'outbox');
   // Written beside the outbox, then renamed into it: a reader never sees a half-written message.
   const drafts = path.join(options.dataDir, 'outbox-drafts');
+  // Made once per process (two system calls a message otherwise), and again if someone removed them.
+  let folders: Promise<unknown> | undefined;
+  const makeFolders = () => (folders ??= Promise.all([mkdir(outbox, { recursive: true }), mkdir(drafts, { recursive: true })]).catch((err: unknown) => {
+    folders = undefined;
+    throw err;
+  }));
   return {
     async send(mail) {
-      await Promise.all([mkdir(outbox, { recursive: true }), mkdir(drafts, { recursive: true })]);
+      await makeFolders();
       const name = `${new Date(mail.queuedAt ?? Date.now()).toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`;
       const file = path.join(outbox, name);
       const message = [
@@ -74,8 +80,16 @@ export function createMailer(options: { smtpUrl: string | undefined; from: strin
         '',
       ].join('\r\n');
       const draft = path.join(drafts, name);
-      await writeFile(draft, message, { mode: 0o600 });
-      await rename(draft, file);
+      try {
+        await writeFile(draft, message, { mode: 0o600 });
+        await rename(draft, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        folders = undefined;
+        await makeFolders();
+        await writeFile(draft, message, { mode: 0o600 });
+        await rename(draft, file);
+      }
       // The path is logged, never the message: it holds a confirmation code.
       logger.info({ file, subject: mail.subject }, 'no SMTP_URL: mail written to the outbox');
     },
