@@ -145,6 +145,42 @@ describe('on connect', () => {
     assert.deepEqual([...joins].sort(), [...ids].sort(), 'one presence:join per user, whatever the tabs');
   });
 
+  test('a crowd connecting while messages flow: every socket gets chat:history, then presence, before any other event, and later messages after its history', async () => {
+    const sender = await chat((await registeredScript(app.url)).client);
+    const users = await Promise.all(Array.from({ length: 4 }, () => registeredScript(app.url)));
+    const tabs = users.flatMap((u) => Array.from({ length: 5 }, () => openSocket(app.url, u.client)));
+    opened.push(...tabs);
+    const events = tabs.map((tab) => {
+      const seen: Array<{ event: string; args: unknown[] }> = [];
+      tab.onAny((event: string, ...args: unknown[]) => seen.push({ event, args }));
+      return seen;
+    });
+    let sent = 0;
+    const flowing = (async () => {
+      // Under the sender's limit of 10 in 10 s, with room for the last one.
+      while (sent < 6 && (sent < 3 || events.some((seen) => seen.length < 2))) assert.equal((await send(sender.socket, { text: `during the crowd ${sent++}` })).ok, true);
+    })();
+    await flowing;
+    const welcomed = Date.now() + 3000;
+    while (Date.now() < welcomed && events.some((seen) => !seen.some((e) => e.event === 'presence'))) await new Promise((r) => setTimeout(r, 20));
+    const last = await send(sender.socket, { text: 'after the crowd' });
+    assert.equal(last.ok, true);
+    const until = Date.now() + 3000;
+    while (Date.now() < until && events.some((seen) => !seen.some((e) => e.event === 'chat:message' && (e.args[0] as Message).text === 'after the crowd'))) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const seen of events) {
+      assert.deepEqual(seen.slice(0, 2).map((e) => e.event), ['chat:history', 'presence'], 'history, then presence, first');
+      const history = (seen[0]!.args[0] as Message[]).map((m) => m.id);
+      for (const e of seen.slice(2)) {
+        assert.notEqual(e.event, 'chat:history');
+        assert.notEqual(e.event, 'presence');
+        if (e.event === 'chat:message') assert.ok(!history.includes((e.args[0] as Message).id), 'a message comes once: in the history or after it');
+      }
+      assert.ok(seen.some((e) => e.event === 'chat:message' && (e.args[0] as Message).text === 'after the crowd'), 'in the room once welcomed');
+    }
+  });
+
   test('a crowd closing at once (five users, three tabs each): one presence:leave per user, no socket left on any session row or in presence', async () => {
     const watcher = await chat((await registeredScript(app.url)).client);
     const users = await Promise.all(Array.from({ length: 5 }, () => registeredScript(app.url)));

@@ -6,6 +6,7 @@ import type { ChatMessages } from './chat-messages.sql.js';
 import type { ChatPresence } from './chat-presence.sql.js';
 import { HISTORY_SIZE, messageText, RATE_LIMIT, RATE_WINDOW_MS } from './chat-rules.js';
 import type { ClientToServerEvents, InterServerEvents, SendAck, ServerToClientEvents, SocketData } from './events.js';
+import { crowdWelcome } from './crowd-welcome.js';
 import { EventRate, SendWindow } from './send-gate.js';
 import { ownerOf, type SocketSignIns } from './socket-auth.js';
 
@@ -41,6 +42,8 @@ export function handleChat(deps: {
   // A crowd connecting at once shares one read of each (every answer is fresher than its question).
   const latestHistory = sharedRead(() => messages.latest(HISTORY_SIZE));
   const everyoneOnline = sharedRead(() => presence.online());
+  // History, presence, then the room: a crowd's history and list are encoded once.
+  const welcome = crowdWelcome(io, CHAT_ROOM);
 
   io.on('connection', (socket: ChatSocket) => {
     const { user, sid, familyId, tokenExpiresAt } = socket.data;
@@ -68,10 +71,7 @@ export function handleChat(deps: {
         const joined = await presence.add(user.id, socket.id);
         const [history, online] = await Promise.all([latestHistory(), everyoneOnline()]);
         if (!socket.connected) return;
-        socket.emit('chat:history', history);
-        socket.emit('presence', { users: online });
-        void socket.join(CHAT_ROOM);
-        if (joined) socket.to(CHAT_ROOM).emit('presence:join', { user });
+        await welcome({ socket, user, joined, history, online });
       })(),
     ).catch((err) => {
       // A transport close, not a server disconnect: the client comes back by itself.

@@ -1,0 +1,76 @@
+import type { Server, Socket } from 'socket.io';
+import type { ChatUser, ClientToServerEvents, InterServerEvents, Message, ServerToClientEvents, SocketData } from './events.js';
+
+type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/** A socket set up and ready for the chat: what it read, and whether it is its user's first socket. */
+export interface Arrival {
+  socket: ChatSocket;
+  user: ChatUser;
+  joined: boolean;
+  history: Message[];
+  online: ChatUser[];
+}
+
+/**
+ * What a set-up socket gets, in this order: `chat:history`, `presence`, then the chat room, and
+ * everyone else's `presence:join` when it is its user's first socket.
+ *
+ * Sockets set up in the same turn of the event loop (a crowd: the presence batch and the shared reads
+ * resolve them together) get the history and the list as one local broadcast to their ids. Socket.IO
+ * encodes a broadcast (and its WebSocket frame) once; an emit to each socket encoded the 50 messages
+ * and the whole list again for every one of them. Each socket still gets its own copy before it
+ * joins the room, as before. Resolves once the socket is welcomed (or gone); rejects for the whole crowd if that failed.
+ */
+export function crowdWelcome(io: ChatServer, room: string): (arrival: Arrival) => Promise<void> {
+  let crowd: { arrivals: Arrival[]; done: Promise<void> } | undefined;
+
+  const welcome = (arrivals: Arrival[]) => {
+    const present = arrivals.filter((a) => a.socket.connected);
+    // The reads are shared within a turn, so nearly always one history and one list for all.
+    for (const group of groupBy(present, (a) => a.history)) {
+      io.local.to(group.map((a) => a.socket.id)).emit('chat:history', group[0]!.history);
+    }
+    for (const group of groupBy(present, (a) => a.online)) {
+      io.local.to(group.map((a) => a.socket.id)).emit('presence', { users: group[0]!.online });
+    }
+    for (const { socket, user, joined } of present) {
+      void socket.join(room);
+      if (joined) socket.to(room).emit('presence:join', { user });
+    }
+  };
+
+  return (arrival) => {
+    if (!crowd) {
+      const arrivals: Arrival[] = [];
+      // After the microtasks of this turn: every socket that resolved in it is in the crowd.
+      const done = new Promise<void>((resolve, reject) =>
+        process.nextTick(() => {
+          crowd = undefined;
+          try {
+            welcome(arrivals);
+            resolve();
+          } catch (err) {
+            reject(err);
+          }
+        }),
+      );
+      crowd = { arrivals, done };
+    }
+    crowd.arrivals.push(arrival);
+    return crowd.done;
+  };
+}
+
+/** Items grouped by the identity of `key(item)`, in first-seen order. */
+function groupBy<T>(items: T[], key: (item: T) => unknown): T[][] {
+  const groups = new Map<unknown, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return [...groups.values()];
+}
