@@ -25,6 +25,24 @@ describe('when APP_ORIGIN is https', () => {
     assert.equal(home.json.user.login, reply.json.user.login);
   });
 
+  test('a "keep me signed in" cookie is renewed with use as __Host-sid, Secure, with an expiry', async () => {
+    const origin = { headers: { origin: 'https://chat.example.com' } };
+    const registering = new Client(app.url, 'script');
+    await registering.fetchCsrf();
+    const user = newUser();
+    assert.equal((await registering.postJson('/register', user, origin)).status, 201);
+    const client = new Client(app.url, 'script');
+    await client.fetchCsrf();
+    const signedIn = await client.postJson('/login', { login: user.login, password: user.password, remember: '1' }, origin);
+    assert.equal(signedIn.status, 200);
+    const later = await client.get('/');
+    assert.equal(later.json.user.login, user.login);
+    const renewed = later.setCookies.find((c) => c.startsWith('__Host-sid='));
+    assert.ok(renewed, 'renewed on the next response');
+    for (const attribute of ['; Secure', '; HttpOnly', '; SameSite=Lax', '; Path=/']) assert.ok(renewed.includes(attribute), attribute);
+    assert.match(renewed, /; Expires=/);
+  });
+
   test('a request from the http origin is refused as another site', async () => {
     const client = new Client(app.url, 'script');
     await client.fetchCsrf();
