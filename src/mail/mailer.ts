@@ -80,15 +80,17 @@ export function createMailer(options: { smtpUrl: string | undefined; from: strin
         '',
       ].join('\r\n');
       const draft = path.join(drafts, name);
-      try {
+      const write = async () => {
         await writeFile(draft, message, { mode: 0o600 });
         await rename(draft, file);
+      };
+      try {
+        await write();
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         folders = undefined;
         await makeFolders();
-        await writeFile(draft, message, { mode: 0o600 });
-        await rename(draft, file);
+        await write();
       }
       // The path is logged, never the message: it holds a confirmation code.
       logger.info({ file, subject: mail.subject }, 'no SMTP_URL: mail written to the outbox');

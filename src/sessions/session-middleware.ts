@@ -26,7 +26,7 @@ export interface SessionMiddleware {
  *
  * express-session's `rolling` would send the cookie again with every response. For a browser-session
  * cookie (no "keep me signed in": no Max-Age or Expires) that is the very same cookie each time, and
- * signing it again was a tenth of the cost of a signed-in page; so `rolling` is off, and only a
+ * signing and sending it again cost a few per cent of a signed-in page; so `rolling` is off, and only a
  * cookie with an expiry is renewed (renewRemembered).
  */
 export function createSessionMiddleware(options: { store: SessionStore; secrets: string[]; https: boolean; idleMs: number }): SessionMiddleware {
