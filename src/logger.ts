@@ -7,13 +7,17 @@ export type { Logger };
  * session ids on purpose, and these paths catch the ones that would slip in through objects.
  */
 /**
- * Log lines are written asynchronously (sonic-boom, no buffering threshold), so a request never
- * waits for stdout; whatever is still queued is flushed synchronously when the process exits.
+ * Log lines are written asynchronously (sonic-boom), so a request never waits for stdout, and in
+ * batches: a write is a system call, dear on this kind of host, and a busy process logs a line per
+ * request. Lines wait until 4 KiB are queued or at most FLUSH_MS; whatever is still queued is
+ * flushed synchronously when the process exits.
  */
+const BATCH_BYTES = 4096;
+const FLUSH_MS = 200;
 let stdout: ReturnType<typeof pino.destination> | undefined;
 function destination() {
   if (stdout) return stdout;
-  const dest = (stdout = pino.destination({ dest: 1, sync: false, minLength: 0 }));
+  const dest = (stdout = pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES, periodicFlush: FLUSH_MS }));
   process.once('exit', () => {
     try {
       dest.flushSync();

@@ -100,6 +100,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   logger.info({ url: web.url, pid: process.pid, embeddedDatabase: db.embedded }, 'ready');
+  // What start-up logged (where the embedded cluster lives, say) is out before the line that says it is ready.
+  logger.flush();
   console.log(`Serving ${web.url} (listening on ${config.host}:${config.port === 0 ? new URL(web.url).port : config.port})`);
 
   let stopping = false;
