@@ -299,6 +299,7 @@ export function createApp({ config, pool, logger, sessionSecrets, signingKey, ma
     },
     sessionCookie: cookieName,
     csrf,
+    tokenPath: '/csrf-token',
     // What the middleware above gives every dynamic answer (assumeSsl changes nothing these pages say).
     everyResponse: (req, res) => {
       headers(req as express.Request, res as express.Response, () => {});

@@ -101,6 +101,38 @@ describe('pages for visitors without a session', () => {
     assert.equal(head.status, 200);
   });
 
+  test('GET /csrf-token without a session is answered before Express as its route answers it, and the token works', async () => {
+    const sessions = async () => (await app.db.query('SELECT count(*)::int AS n FROM express_sessions')).rows[0].n as number;
+    const sessionsBefore = await sessions();
+    const from = logLines.length;
+    const script = new Client(app.url, 'script');
+    const first = await script.get('/csrf-token');
+    assert.equal(first.status, 200);
+    const token = first.json.csrfToken as string;
+    assert.match(token, /^[0-9a-f]{64}\.[0-9a-f]{64}$/);
+    assert.ok(first.setCookies.some((c) => c.startsWith(`csrf=${token};`)), 'it sets the token\'s cookie');
+    const again = await script.get('/csrf-token');
+    assert.equal(again.json.csrfToken, token, 'a returning script keeps its token');
+    assert.ok(!again.setCookies.some((c) => c.startsWith('csrf=')), 'and is not sent the same cookie again');
+    script.csrfToken = token;
+    const wrong = await script.postJson('/login', { login: 'nobody_here', password: 'not the password 1' });
+    assert.equal(wrong.status, 401, 'the token works: the sign-in is judged, not refused as csrf_failed');
+
+    const usual = await new Client(app.url, 'script').get('/csrf-token', { cookie: 'sid=s%3Anobody.x' });
+    assert.equal(usual.status, 200);
+    assert.ok(usual.setCookies.some((c) => c.startsWith('sid=;')), 'the usual way: the unknown session cookie is cleared');
+    assert.deepEqual(Object.keys(usual.json), ['csrfToken']);
+    const fresh = await new Client(app.url, 'script').get('/csrf-token');
+    assert.deepEqual(HEADERS_OF_EVERY_ANSWER(fresh.headers), HEADERS_OF_EVERY_ANSWER(usual.headers), 'the same headers as the usual way');
+    assert.equal(fresh.headers.get('cache-control'), 'no-store');
+    assert.equal(fresh.headers.get('content-type'), 'application/json; charset=utf-8');
+
+    const logged = logLines.slice(from).map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === 'request' && line.path === '/csrf-token');
+    assert.equal(logged.length, 4, 'a line per request, either way');
+    assert.ok(!logLines.slice(from).join('').includes(token), 'the CSRF token is never logged');
+    assert.equal(await sessions(), sessionsBefore, 'no session was made');
+  });
+
   test('a kept page answered before Express is logged like any request, with no token in the line', async () => {
     await new Client(app.url).get('/password/forgot');
     const from = logLines.length;

@@ -37,6 +37,11 @@ export function anonymousPages(options: {
   pages: Record<string, AnonymousPage>;
   sessionCookie: string;
   csrf: Csrf;
+  /**
+   * The script's way to its first token (`GET /csrf-token`), which every sign-in from a script or
+   * an app starts with: without a session cookie it is answered here too, as its route would.
+   */
+  tokenPath?: string;
   everyResponse: (req: IncomingMessage, res: ServerResponse) => void;
 }): AnonymousPages {
   const pages = new Map(Object.entries(options.pages));
@@ -56,6 +61,12 @@ export function anonymousPages(options: {
   return {
     answer(req, res) {
       const url = req.url ?? '';
+      if (url === options.tokenPath && req.method === 'GET' && !(req.headers.cookie ?? '').includes(marker)) {
+        options.everyResponse(req, res);
+        const body = JSON.stringify({ csrfToken: options.csrf.anonymousToken(req, res) });
+        send(res, body, 'application/json; charset=utf-8');
+        return true;
+      }
       if (!pageFor(req, url)) return false;
       const parts = rendered.get(keyOf(req, url));
       if (!parts) return false;
@@ -80,9 +91,9 @@ export function anonymousPages(options: {
   };
 }
 
-function send(res: ServerResponse, html: string): void {
+function send(res: ServerResponse, body: string, type = 'text/html; charset=utf-8'): void {
   res.statusCode = 200;
-  res.setHeader('Content-Type', 'text/html; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(html));
-  res.end(html);
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }
