@@ -49,6 +49,16 @@ describe('the failed-attempt limit holds under concurrency', () => {
     assert.deepEqual(t, { 401: 5, 429: 45 });
   });
 
+  test('50 parallel wrong passwords after a success from the same IP (every counter already exists): the same', async () => {
+    const { user } = await registeredScript(app.url);
+    const ip = freshIp();
+    assert.equal((await tokenLogin(ip, user.login, user.password)).status, 200);
+    const t = tally((await Promise.all(Array.from({ length: 50 }, () => tokenLogin(ip, user.login, 'not the password at all')))).map((r) => r.status));
+    assert.deepEqual(t, { 401: 5, 429: 45 });
+    const failed = await app.db.query("SELECT count(*)::int AS n FROM security.events WHERE type = 'sign_in_failed' AND login = $1", [user.login]);
+    assert.equal(failed.rows[0].n, 5, 'five passwords were checked');
+  });
+
   test('mixed, 25 on each route: one limit for the pair', async () => {
     const { user } = await registeredScript(app.url);
     const ip = freshIp();
@@ -88,8 +98,8 @@ describe('the failed-attempt limit holds under concurrency', () => {
     const ip = freshIp();
     for (let i = 0; i < 4; i++) assert.equal((await tokenLogin(ip, user.login, 'wrong wrong wrong')).status, 401);
     assert.equal((await tokenLogin(ip, user.login, user.password)).status, 200);
-    const { rows } = await app.db.query("SELECT count(*)::int AS n FROM login_throttle WHERE key = $1", [`pair:${user.login}|${ip}`]);
-    assert.equal(rows[0].n, 0);
+    const { rows } = await app.db.query('SELECT coalesce(sum(failures), 0)::int AS n, count(blocked_until)::int AS blocked FROM login_throttle WHERE key = $1', [`pair:${user.login}|${ip}`]);
+    assert.deepEqual(rows[0], { n: 0, blocked: 0 });
     for (let i = 0; i < 4; i++) assert.equal((await tokenLogin(ip, user.login, 'wrong wrong wrong')).status, 401, 'a fresh count');
   });
 });

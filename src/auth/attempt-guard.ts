@@ -41,6 +41,7 @@ const keys = (subject: string, ip: string) => ({ ip: `ip:${ip}`, login: `login:$
  */
 export class AttemptGuard {
   private readonly loginThreshold: number;
+  private reserveText: string | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -67,27 +68,42 @@ export class AttemptGuard {
   }
 
   /**
-   * Counts one attempt on all three counters, or throws TooManyAttempts and counts nothing. Two
-   * statements: the counters are made to exist (committed, so every racing attempt locks the same
-   * rows), then one statement locks them in key order, judges them on their latest values, and counts
-   * the attempt only if none blocks.
+   * Counts one attempt on all three counters, or throws TooManyAttempts and counts nothing. One
+   * statement locks the counters in key order, judges them on their latest values, and counts the
+   * attempt only if none blocks and all three exist. A success resets its pair's count rather than
+   * deleting the row, so a returning user's counters all exist and this is one round trip; when one
+   * is missing (a first attempt from an IP), nothing was counted: the missing ones are made
+   * (committed, so every racing attempt locks the same rows) and the statement runs again.
    */
   async reserve(who: Attempter): Promise<void> {
     const k = keys(who.subject, who.ip);
     const all = [k.ip, k.login, k.pair];
+    for (let round = 0; ; round++) {
+      const { rows } = await this.pool.query<{ found: number; blocked: boolean; wait: number | null }>(this.reserveSql, [all, who.subject, who.ip, who.deviceHash ?? null, k.pair, k.ip, k.login]);
+      const { found, blocked, wait } = rows[0]!;
+      if (blocked) throw new TooManyAttempts(wait ?? 1);
+      if (found === all.length) return;
+      // Only an administrator's unlock, deleting the rows again between the two, makes this go round twice.
+      if (round === 3) throw new Error('login_throttle: counters vanished while being reserved');
+      await this.pool.query(
+        `INSERT INTO login_throttle (key, failures) SELECT key, 0 FROM unnest($1::text[]) AS k(key) ORDER BY key ON CONFLICT (key) DO NOTHING`,
+        [all],
+      );
+    }
+  }
+
+  /** reserve()'s statement: $1 the three keys, $2 the subject, $3 the IP, $4 the device hash, $5..$7 the pair, IP and subject keys. */
+  private get reserveSql(): string {
+    if (this.reserveText) return this.reserveText;
     const { maxFailures, ipDailyFailures } = this.rules;
-    await this.pool.query(
-      `INSERT INTO login_throttle (key, failures) SELECT key, 0 FROM unnest($1::text[]) AS k(key) ORDER BY key ON CONFLICT (key) DO NOTHING`,
-      [all],
-    );
     // When a key blocks, given its failure count n (after this attempt) and the start of its window.
     const stale = `t.window_started_at < now() - interval '24 hours'`;
     const n = `(CASE WHEN ${stale} THEN 1 ELSE t.failures + 1 END)`;
     const windowStart = `(CASE WHEN ${stale} THEN now() ELSE t.window_started_at END)`;
-    const { rows } = await this.pool.query<{ wait: number | null }>(
-      `WITH counters AS (
+    return (this.reserveText = `WITH counters AS (
          SELECT key, blocked_until > now() AS blocked, ceil(extract(epoch FROM blocked_until - now()))::int AS wait
            FROM login_throttle WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE),
+       found AS (SELECT count(*)::int AS n FROM counters),
        -- the per-subject delay spares an IP or a device this subject has signed in from before
        known AS (
          SELECT EXISTS (SELECT 1 FROM login_known_ips WHERE login = $2 AND ip = $3)
@@ -106,11 +122,8 @@ export class AttemptGuard {
              WHEN t.key = $7 AND ${n} >= ${this.loginThreshold}
                THEN now() + least(${LOGIN_MAX_DELAY_S}, power(2, ${n} - ${this.loginThreshold})) * interval '1 second'
            END
-          WHERE t.key IN (SELECT key FROM counters) AND NOT EXISTS (SELECT 1 FROM blocking))
-       SELECT wait FROM blocking`,
-      [all, who.subject, who.ip, who.deviceHash ?? null, k.pair, k.ip, k.login],
-    );
-    if (rows.length) throw new TooManyAttempts(Math.max(...rows.map((r) => r.wait ?? 1)));
+          WHERE t.key IN (SELECT key FROM counters) AND NOT EXISTS (SELECT 1 FROM blocking) AND (SELECT n FROM found) = 3)
+       SELECT (SELECT n FROM found) AS found, EXISTS (SELECT 1 FROM blocking) AS blocked, (SELECT max(coalesce(wait, 1)) FROM blocking) AS wait`);
   }
 
   /**
@@ -122,7 +135,10 @@ export class AttemptGuard {
     await this.pool.query(
       // The counters are locked first, in key order like reserve() does, so the two never deadlock.
       `WITH locked AS (SELECT key FROM login_throttle WHERE key = ANY($8::text[]) ORDER BY key FOR UPDATE),
-       cleared AS (DELETE FROM login_throttle WHERE key = $1 AND key IN (SELECT key FROM locked)),
+       -- reset, not deleted: the next sign-in from here finds all its counters (reserve() in one statement)
+       cleared AS (
+         UPDATE login_throttle SET failures = 0, blocked_until = NULL, window_started_at = now()
+          WHERE key = $1 AND key IN (SELECT key FROM locked)),
        undone AS (
          UPDATE login_throttle SET failures = greatest(failures - 1, 0),
                 blocked_until = CASE WHEN failures - 1 < (CASE WHEN key = $2 THEN $6::int ELSE $7::int END) THEN NULL ELSE blocked_until END
