@@ -296,6 +296,40 @@ describe('deleting the account, and exporting its data', () => {
     assert.equal((await again.postJson('/register', { ...u.user })).status, 201, 'the login and email are free again');
   });
 
+  test('deleting the account while a sign-in of it is committing: neither deadlocks, both are answered, and the new session is not signed in', async () => {
+    const { client, user } = await registeredScript(app.url);
+    const { rows: [{ id }] } = await app.db.query('SELECT id FROM users WHERE login = $1', [user.login]);
+    const waiting = async (n: number) => {
+      for (;;) {
+        const { rows } = await app.db.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        if (rows[0].n >= n) return;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    // Hold the sign-in in its transaction (it has the user's row, not yet the attempt counters) at
+    // its device step, while the deletion starts: the two must take the row and the counters in one order.
+    const hold = await app.db.connect();
+    try {
+      await hold.query('BEGIN');
+      await hold.query('SELECT 1 FROM user_devices WHERE user_id = $1 FOR UPDATE', [id]);
+      const same = new Client(app.url, 'script');
+      same.cookies.set('device', client.cookies.get('device')!);
+      await same.fetchCsrf();
+      const signIn = same.postJson('/login', { login: user.login, password: user.password });
+      await waiting(1);
+      const deletion = client.postJson('/account/delete', { currentPassword: user.password });
+      await waiting(2);
+      await hold.query('COMMIT');
+      const [signedIn, deleted] = await Promise.all([signIn, deletion]);
+      assert.equal(signedIn.status, 200, signedIn.text);
+      assert.equal(deleted.status, 204, deleted.text);
+      assert.equal((await same.get('/account')).status, 401, 'the account is gone: its new session signs nobody in');
+    } finally {
+      hold.release();
+    }
+    assert.equal((await app.db.query('SELECT count(*)::int AS n FROM users WHERE id = $1', [id])).rows[0].n, 0);
+  });
+
   test('export: one JSON download of the user’s own data, with no hash, token or session id', async () => {
     const u = await signedInBothWays();
     const reply = await u.client.get('/account/export');

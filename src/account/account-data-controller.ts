@@ -60,7 +60,8 @@ export class AccountDataController {
       if (code === undefined || code === '') throw new InvalidInput({ code: 'validation.totp_or_recovery' });
       if (!(await this.deps.secondFactor.check(me, ip, code, 'delete'))) throw new WrongCode();
     }
-    await this.deps.signIns.end({ userId: me.id }, 'deleted', { ip, detail: { login: me.login } }, undefined, async (tx) => {
+    // The user's row is locked first: a sign-in committing meanwhile is ended with the others, not left behind.
+    await this.deps.signIns.end({ userId: me.id }, 'deleted', { ip, detail: { login: me.login } }, (tx) => this.deps.users.lockForChange(tx, me.id), async (tx) => {
       await this.deps.guard.forgetSubjects(tx, [me.login, me.email.toLowerCase()]);
       await this.deps.users.delete(tx, me.id);
     });

@@ -225,6 +225,16 @@ export class UserStore {
     return rows[0];
   }
 
+  /**
+   * Locks the user's row until the caller's transaction ends, before anything else it changes: a
+   * sign-in being written (it holds the row FOR SHARE) commits first and is then seen, one not yet
+   * written waits and then finds the change. The row first, then the attempt counters, as a sign-in
+   * takes them, so the two never deadlock.
+   */
+  async lockForChange(client: Queryable, id: number): Promise<void> {
+    await client.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
+  }
+
   async delete(client: Queryable, id: number): Promise<boolean> {
     const { rowCount } = await client.query('DELETE FROM users WHERE id = $1', [id]);
     return rowCount === 1;
