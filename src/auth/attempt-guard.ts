@@ -1,5 +1,5 @@
 import { AppError } from '../http/errors.js';
-import type { Pool, PoolClient } from '../db/pool.js';
+import type { Pool, PoolClient, Queryable } from '../db/pool.js';
 
 export class TooManyAttempts extends AppError {
   constructor(retryAfterSeconds: number, message = 'errors.too_many_attempts') {
@@ -55,9 +55,10 @@ export class AttemptGuard {
    * Throws TooManyAttempts (no check is run) while a counter blocks. Resolves what the check did.
    * `settle` judges a truthy outcome: `release` (a success: the default), `giveBack` (not a failure,
    * but not yet a success that clears the count: a right password still waiting for its second
-   * factor) or `fail` (counted, like a falsy outcome: a right password with a wrong code).
+   * factor) or `fail` (counted, like a falsy outcome: a right password with a wrong code), or
+   * `caller` (a success the caller releases inside the transaction it starts next: `releaseIn`).
    */
-  async attempt<T>(who: Attempter, check: () => Promise<T | false | undefined>, settle?: (outcome: T) => 'release' | 'giveBack' | 'fail'): Promise<T | undefined> {
+  async attempt<T>(who: Attempter, check: () => Promise<T | false | undefined>, settle?: (outcome: T) => 'release' | 'giveBack' | 'fail' | 'caller'): Promise<T | undefined> {
     await this.reserve(who);
     const outcome = await check();
     if (!outcome) return undefined;
@@ -130,9 +131,9 @@ export class AttemptGuard {
    * A success: clears the subject+IP count, gives back the IP's and the subject's reservation, and
    * remembers the IP as the subject's own (the device is remembered when the sign-in starts).
    */
-  async release(who: Attempter): Promise<void> {
+  async release(who: Attempter, db: Queryable = this.pool): Promise<void> {
     const k = keys(who.subject, who.ip);
-    await this.pool.query(
+    await db.query(
       // The counters are locked first, in key order like reserve() does, so the two never deadlock.
       `WITH locked AS (SELECT key FROM login_throttle WHERE key = ANY($8::text[]) ORDER BY key FOR UPDATE),
        -- reset, not deleted: the next sign-in from here finds all its counters (reserve() in one statement)
@@ -146,6 +147,15 @@ export class AttemptGuard {
        INSERT INTO login_known_ips (login, ip) VALUES ($4, $5) ON CONFLICT (login, ip) DO UPDATE SET last_success_at = now()`,
       [k.pair, k.ip, k.login, who.subject, who.ip, this.rules.ipDailyFailures, this.loginThreshold, [k.ip, k.login, k.pair]],
     );
+  }
+
+  /**
+   * release() as a step of the caller's transaction (the sign-in a success starts): one round trip
+   * and one commit fewer, and a sign-in refused when it completes (its password changed meanwhile)
+   * keeps its attempt counted. Run it last there: the counters stay locked until the commit.
+   */
+  releaseIn(who: Attempter): (tx: Queryable) => Promise<void> {
+    return (tx) => this.release(who, tx);
   }
 
   /** Gives back what reserve() counted on all three counters, clearing nothing (the right password of a half sign-in). */

@@ -37,7 +37,7 @@ export class LoginController {
     try {
       const knownDevice = this.deps.devices.hashFrom(req);
       const remember = checked(req.body, 'remember');
-      const user = await this.deps.attempts.verify(req, res, parseSignIn(req.body), knownDevice);
+      const user = await this.deps.attempts.verify(req, res, parseSignIn(req.body), knownDevice, 'pending', { releaseInSignIn: true });
       if (user.pendingSecondFactor) {
         // Half a sign-in: nothing is signed in until the code completes it.
         const returnTo = safeReturnTo(values.returnTo, this.deps.appOrigin);
@@ -46,7 +46,10 @@ export class LoginController {
       // A browser that signs in keeps a device cookie; a device new to this user is news to them.
       const device = this.deps.devices.ensure(req, res);
       const notice = this.deps.notices.signedIn(user, device, circumstancesOf(req));
-      await this.deps.auth.startSessionFor(req, res, user, { remember, within: notice });
+      const release = user.release;
+      // The attempt's release last: the shared counters (the IP's) stay locked only until the commit.
+      const within = release ? async (tx: Parameters<typeof notice>[0]) => (await notice(tx), await release(tx)) : notice;
+      await this.deps.auth.startSessionFor(req, res, user, { remember, within });
 
       if (wantsJson(req)) return res.status(200).json({ user: publicUser(user.user) });
       res.redirect(303, user.passwordExpired ? '/account/password' : (safeReturnTo(values.returnTo, this.deps.appOrigin) ?? '/'));

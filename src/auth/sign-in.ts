@@ -7,6 +7,7 @@ import { lookedUpForSignIn, type CheckedUser } from './passport-setup.js';
 import type { SignIn as SignInInput } from './user-rules.js';
 import type { UserStore } from './users.sql.js';
 import type { Pool } from '../db/pool.js';
+import type { Change } from '../sessions/sign-ins.js';
 import { TwoFactorRequired, WrongCode, type SecondFactor } from '../two-factor/second-factor.js';
 
 /**
@@ -15,8 +16,11 @@ import { TwoFactorRequired, WrongCode, type SecondFactor } from '../two-factor/s
  */
 export type SecondStep = 'pending' | { code: unknown };
 
-/** A checked sign-in: the user, and whether it still waits for its second factor. */
-export type VerifiedSignIn = CheckedUser & { pendingSecondFactor: boolean };
+/**
+ * A checked sign-in: the user, whether it still waits for its second factor, and, when the caller
+ * asked to release the attempt itself, the step that does it in the transaction that starts the sign-in.
+ */
+export type VerifiedSignIn = CheckedUser & { pendingSecondFactor: boolean; release?: Change };
 
 type Outcome = { user: CheckedUser; step: 'done' | 'pending' | 'code_required' | 'wrong_code' };
 
@@ -45,7 +49,7 @@ export class SignInAttempts {
    * with two-factor on it is given back instead (not a failure, not yet a success), and a right
    * password with a wrong code is a failure.
    */
-  async verify(req: Request, res: Response, input: SignInInput, deviceHash: string | undefined, second: SecondStep = 'pending'): Promise<VerifiedSignIn> {
+  async verify(req: Request, res: Response, input: SignInInput, deviceHash: string | undefined, second: SecondStep = 'pending', options: { releaseInSignIn?: boolean } = {}): Promise<VerifiedSignIn> {
     const ip = req.ip ?? 'unknown';
     // The subject failed attempts are counted under: the user's login when the identifier names a
     // user (by login or email), otherwise the identifier itself, normalised, so unknown logins count
@@ -67,7 +71,13 @@ export class SignInAttempts {
           if (second.code === undefined) return { user, step: 'code_required' };
           return { user, step: (await this.deps.secondFactor.verify(this.deps.pool, user.user.id, second.code)) ? 'done' : 'wrong_code' };
         },
-        (o) => (o.step === 'done' ? 'release' : o.step === 'wrong_code' ? 'fail' : 'giveBack'),
+        (o) => {
+          if (o.step === 'wrong_code') return 'fail';
+          if (o.step !== 'done') return 'giveBack';
+          // A sign-in about to start releases its attempt in its own transaction; one refused below
+          // (disabled, unconfirmed) releases it now, as any right password does.
+          return options.releaseInSignIn && !o.user.disabled && o.user.emailConfirmed ? 'caller' : 'release';
+        },
       );
     } catch (err) {
       if (err instanceof TooManyAttempts) await this.deps.events.record({ type: 'sign_in_throttled', login: subject, ip });
@@ -86,6 +96,7 @@ export class SignInAttempts {
       await this.deps.events.record({ type: 'two_factor_failed', userId: user.user.id, login: subject, ip, detail: { for: 'sign_in' } });
       throw new WrongCode();
     }
-    return { ...user, pendingSecondFactor: step === 'pending' };
+    const release = options.releaseInSignIn && step === 'done' ? this.deps.guard.releaseIn({ subject, ip, deviceHash }) : undefined;
+    return { ...user, pendingSecondFactor: step === 'pending', release };
   }
 }
