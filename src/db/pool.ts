@@ -43,6 +43,9 @@ export function createPool(connectionString: string, options: { max: number; log
     // A hung query must not hold a request (or shutdown) forever.
     statement_timeout: 15_000,
     application_name: options.applicationName ?? 'express-auth-chat',
+    // Queries issued together on one client (a transaction's independent writes) go out without
+    // waiting for each other's answers; awaited one by one they behave as without it.
+    pipeline: true,
   });
   // Without these listeners a client losing its connection (database restart) kills the process:
   // idle clients report to the pool, checked-out ones (a LISTEN connection, a transaction) to themselves.
@@ -95,8 +98,22 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
   client.on('error', onError);
   let broken = false;
   try {
-    await client.query('BEGIN');
-    const result = await fn(client);
+    // BEGIN and the statements fn issues before its first await leave in one packet (the client
+    // pipelines): one round trip for them all. The server runs them in order, BEGIN first.
+    const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
+    stream.cork();
+    let begun: Promise<unknown>;
+    let running: Promise<T>;
+    try {
+      begun = client.query('BEGIN');
+      running = fn(client);
+    } finally {
+      stream.uncork();
+    }
+    // Judged after BEGIN's answer: a failed BEGIN (a lost connection) is the error reported.
+    running.catch(() => {});
+    await begun;
+    const result = await running;
     await client.query('COMMIT');
     commitHooks.delete(client);
     for (const hook of hooks) queueMicrotask(hook);

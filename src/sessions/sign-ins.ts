@@ -102,15 +102,16 @@ export class SignIns {
    */
   async startBrowser(input: { sid: string; sess: SessionData & { handle: string }; userId: number; credentialsVersion: number; ip?: string; userAgent?: string; language?: Language; within?: Change }): Promise<void> {
     const { sessions, records, events, users } = this.deps;
-    await withTransaction(this.deps.pool, async (tx) => {
-      if (!(await users.holdCredentials(tx, input.userId, input.credentialsVersion))) throw new CredentialsChanged();
-      await sessions.insert(tx, input.sid, input.sess);
-      await records.open(tx, { handle: input.sess.handle, kind: 'browser', userId: input.userId, ip: input.ip, userAgent: input.userAgent });
-      await events.record({ type: 'sign_in', userId: input.userId, sessionHandle: input.sess.handle, ip: input.ip ?? null }, tx);
-      // Only when the user signs in in another language than before: their mail follows it.
-      if (input.language) await users.setLanguage(input.userId, input.language, tx);
-      if (input.within) await input.within(tx);
-    });
+    await withTransaction(this.deps.pool, (tx) =>
+      heldThen(users.holdCredentials(tx, input.userId, input.credentialsVersion), [
+        sessions.insert(tx, input.sid, input.sess),
+        records.open(tx, { handle: input.sess.handle, kind: 'browser', userId: input.userId, ip: input.ip, userAgent: input.userAgent }),
+        events.record({ type: 'sign_in', userId: input.userId, sessionHandle: input.sess.handle, ip: input.ip ?? null }, tx),
+        // Only when the user signs in in another language than before: their mail follows it.
+        input.language && users.setLanguage(input.userId, input.language, tx),
+        input.within?.(tx),
+      ]),
+    );
   }
 
   /** Starts a token sign-in (a refresh-token family), on the same terms. Throws CredentialsChanged. */
@@ -119,12 +120,15 @@ export class SignIns {
     const familyId = randomUUID();
     const handle = randomBytes(16).toString('base64url');
     const token = await withTransaction(this.deps.pool, async (tx) => {
-      if (!(await users.holdCredentials(tx, input.userId, input.credentialsVersion))) throw new CredentialsChanged();
-      const created = await refresh.create(tx, input.userId, familyId, input.fingerprint);
-      await records.open(tx, { handle, kind: 'app', familyId, userId: input.userId, ip: input.ip, userAgent: input.userAgent });
-      await events.record({ type: 'sign_in', userId: input.userId, sessionHandle: handle, ip: input.ip ?? null, detail: { kind: 'app' } }, tx);
-      if (input.language) await users.setLanguage(input.userId, input.language, tx);
-      if (input.within) await input.within(tx);
+      const held = users.holdCredentials(tx, input.userId, input.credentialsVersion);
+      const created = refresh.create(tx, input.userId, familyId, input.fingerprint);
+      await heldThen(held, [
+        created,
+        records.open(tx, { handle, kind: 'app', familyId, userId: input.userId, ip: input.ip, userAgent: input.userAgent }),
+        events.record({ type: 'sign_in', userId: input.userId, sessionHandle: handle, ip: input.ip ?? null, detail: { kind: 'app' } }, tx),
+        input.language && users.setLanguage(input.userId, input.language, tx),
+        input.within?.(tx),
+      ]);
       return created;
     });
     return { token, familyId, handle };
@@ -284,4 +288,18 @@ export class SignIns {
     for (const f of families) entry(f.user_id).families.push(f.family_id);
     for (const [userId, e] of byUser) this.announce({ kind: 'ended', userId, sids: e.sids, families: e.families, reason });
   }
+}
+
+/**
+ * A sign-in's writes, sent with the check that the credentials it checked are still the user's
+ * (which holds the user's row until commit): the client pipelines them, so they cost one round trip
+ * instead of one each. They run after the check, in its transaction; when it fails they are rolled
+ * back with it (CredentialsChanged).
+ */
+async function heldThen(held: Promise<boolean>, writes: Array<Promise<unknown> | undefined | '' | false>): Promise<void> {
+  const written = Promise.all(writes);
+  // Judged after the check: a failed check is the error reported, whatever the writes did.
+  written.catch(() => {});
+  if (!(await held)) throw new CredentialsChanged();
+  await written;
 }
