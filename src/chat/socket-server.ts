@@ -7,6 +7,7 @@ import { ChatPresence } from './chat-presence.sql.js';
 import { CHAT_ROOM, familyRoom, handleChat, sessionRoom, userRoom } from './chat-handlers.js';
 import type { ChatUser, ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from './events.js';
 import { authenticateSockets, type HandshakeInputs } from './socket-auth.js';
+import { CoalescingWebSocketServer } from './coalescing-ws.js';
 
 type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
@@ -52,6 +53,8 @@ export function createSocketLayer(deps: {
     // WebSockets are not subject to CORS: check the Origin on every transport. Browsers omit it on
     // same-origin polling GETs, so only a present, foreign Origin is refused.
     allowRequest: (req, callback) => callback(null, req.headers.origin === undefined || req.headers.origin === origin),
+    // ws, with each connection's frames of one turn written together (src/chat/coalescing-ws.ts).
+    wsEngine: CoalescingWebSocketServer,
   });
   if (deps.adapter) io.adapter(deps.adapter);
   // Socket.IO answers /socket.io/ before Express sees it: the same headers as every other response.
