@@ -74,6 +74,42 @@ for (const adapter of ['postgres', 'redis'] as const) {
       const ack = await send(onB.socket, { text: `across processes via ${adapter}` });
       assert.ok(ack.ok);
       assert.equal((await received).text, `across processes via ${adapter}`);
+
+      const left = next<{ user: { id: number } }>(onA.socket, 'presence:leave');
+      onB.socket.disconnect();
+      assert.equal((await left).user.id, bob.id, 'the leave reaches the other process too');
+    });
+
+    test('a crowd connecting on one process: a client of the other hears one presence:join per user, and the leaves', { skip }, async () => {
+      const watcher = await connected(a.url, (await signedInOn(a)).client);
+      sockets.push(watcher.socket);
+      const prober = await connected(b.url, (await signedInOn(b)).client);
+      sockets.push(prober.socket);
+      const crowd = await Promise.all(Array.from({ length: 4 }, () => signedInOn(b)));
+      const ids = new Set(crowd.map((u) => u.id));
+      // Every user's change, as the watcher hears it; resolves once each of them was heard.
+      const heard = (event: 'presence:join' | 'presence:leave') => {
+        const seen: number[] = [];
+        const all = new Promise<number[]>((resolve) =>
+          watcher.socket.on(event, (c: { user: { id: number } }) => {
+            if (ids.has(c.user.id)) seen.push(c.user.id);
+            if (new Set(seen).size === ids.size) resolve(seen);
+          }),
+        );
+        return { seen, all };
+      };
+      const joins = heard('presence:join');
+      const tabs = await Promise.all(crowd.flatMap((u) => [connected(b.url, u.client), connected(b.url, u.client)]));
+      await joins.all;
+      const leaves = heard('presence:leave');
+      for (const t of tabs) t.socket.disconnect();
+      await leaves.all;
+      // Anything doubled would have come before this: a message from the same process, through the same adapter.
+      const probe = next<Message>(watcher.socket, 'chat:message');
+      assert.ok((await send(prober.socket, { text: 'after the crowd' })).ok);
+      await probe;
+      assert.deepEqual([...joins.seen].sort(), [...ids].sort(), 'one presence:join per user, whatever the tabs');
+      assert.deepEqual([...leaves.seen].sort(), [...ids].sort(), 'one presence:leave per user');
     });
 
     test('logout through one process disconnects the socket held by the other within a second', { skip }, async () => {

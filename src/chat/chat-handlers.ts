@@ -6,7 +6,7 @@ import type { ChatMessages } from './chat-messages.sql.js';
 import type { ChatPresence } from './chat-presence.sql.js';
 import { HISTORY_SIZE, messageText, RATE_LIMIT, RATE_WINDOW_MS } from './chat-rules.js';
 import type { ClientToServerEvents, InterServerEvents, SendAck, ServerToClientEvents, SocketData } from './events.js';
-import { crowdWelcome } from './crowd-welcome.js';
+import { announceLeave, announcePresence, crowdWelcome } from './crowd-welcome.js';
 import { EventRate, SendWindow } from './send-gate.js';
 import { ownerOf, type SocketSignIns } from './socket-auth.js';
 
@@ -44,6 +44,7 @@ export function handleChat(deps: {
   const everyoneOnline = sharedRead(() => presence.online());
   // History, presence, then the room: a crowd's history and list are encoded once.
   const welcome = crowdWelcome(io, CHAT_ROOM);
+  announcePresence(io, CHAT_ROOM);
 
   io.on('connection', (socket: ChatSocket) => {
     const { user, sid, familyId, tokenExpiresAt } = socket.data;
@@ -93,7 +94,7 @@ export function handleChat(deps: {
         (async () => {
           await added;
           await signIns.detach(ownerOf(socket.data), socket.id);
-          if (await presence.remove(user.id, socket.id)) io.to(CHAT_ROOM).emit('presence:leave', { user });
+          if (await presence.remove(user.id, socket.id)) announceLeave(io, CHAT_ROOM, user);
         })(),
       ).catch((err) => logger.warn({ err: describeDbError(err), userId: user.id }, 'presence update on disconnect failed'));
     });

@@ -21,7 +21,8 @@ export interface Arrival {
  * resolve them together) get the history and the list as one local broadcast to their ids. Socket.IO
  * encodes a broadcast (and its WebSocket frame) once; an emit to each socket encoded the 50 messages
  * and the whole list again for every one of them. Each socket still gets its own copy before it
- * joins the room, as before. Resolves once the socket is welcomed (or gone); rejects for the whole crowd if that failed.
+ * joins the room, as before. The joins of a crowd reach each socket in one turn, so they leave in
+ * one write (src/chat/coalescing-ws.ts). Resolves once the socket is welcomed (or gone); rejects for the whole crowd if that failed.
  */
 export function crowdWelcome(io: ChatServer, room: string): (arrival: Arrival) => Promise<void> {
   let crowd: { arrivals: Arrival[]; done: Promise<void> } | undefined;
@@ -35,10 +36,16 @@ export function crowdWelcome(io: ChatServer, room: string): (arrival: Arrival) =
     for (const group of groupBy(present, (a) => a.online)) {
       io.local.to(group.map((a) => a.socket.id)).emit('presence', { users: group[0]!.online });
     }
+    const joiners: ChatUser[] = [];
     for (const { socket, user, joined } of present) {
       void socket.join(room);
-      if (joined) socket.to(room).emit('presence:join', { user });
+      if (!joined) continue;
+      // This process's sockets hear of the crowd's users in this one turn (their frames are written
+      // together); the other processes get the list in one message and do the same (announcePresence).
+      io.local.to(room).except(socket.id).emit('presence:join', { user });
+      joiners.push(user);
     }
+    if (joiners.length) io.serverSideEmit('presence:joined', joiners);
   };
 
   return (arrival) => {
@@ -73,4 +80,23 @@ function groupBy<T>(items: T[], key: (item: T) => unknown): T[][] {
     else groups.set(k, [item]);
   }
   return [...groups.values()];
+}
+
+/**
+ * Presence changes announced by the other processes, handed to this process's sockets in the chat
+ * room (a crowd's changes in one turn); a change made here was handed to them already.
+ */
+export function announcePresence(io: ChatServer, room: string): void {
+  io.on('presence:joined', (users) => {
+    for (const user of users) io.local.to(room).emit('presence:join', { user });
+  });
+  io.on('presence:left', (users) => {
+    for (const user of users) io.local.to(room).emit('presence:leave', { user });
+  });
+}
+
+/** A user's last socket is gone: here at once, on the other processes through one message. */
+export function announceLeave(io: ChatServer, room: string, user: ChatUser): void {
+  io.local.to(room).emit('presence:leave', { user });
+  io.serverSideEmit('presence:left', [user]);
 }

@@ -31,8 +31,14 @@ export interface ClientToServerEvents {
   'chat:send': (payload: unknown, ack: (reply: SendAck) => void) => void;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface InterServerEvents {}
+/**
+ * Between app processes (through the adapter): presence changes, which each process hands to its
+ * own sockets in one turn of the event loop, so that a crowd's joins reach a socket together.
+ */
+export interface InterServerEvents {
+  'presence:joined': (users: ChatUser[]) => void;
+  'presence:left': (users: ChatUser[]) => void;
+}
 
 export interface SocketData {
   user: ChatUser;
