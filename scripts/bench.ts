@@ -439,7 +439,8 @@ try {
   console.log(`results: ${path.relative(root, file)}`);
 } finally {
   for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+  // A child killed by a signal (the bare servers have no handler) has a signalCode and no exitCode.
+  await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
   await admin.end();
   await embedded?.stop();
