@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
-import { afterCommit, withTransaction, type Pool, type Queryable } from '../db/pool.js';
+import { afterCommit, createPool, withTransaction, type Pool, type Queryable } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import type { Mail, Mailer } from './mailer.js';
 
@@ -75,16 +75,19 @@ export async function installMailQueue(databaseUrl: string): Promise<void> {
  */
 export class MailQueue {
   private readonly boss: PgBoss;
+  /** pg-boss's connections: ours (db/pool.ts), so its statements are prepared once per connection, not planned at every fetch. */
+  private readonly bossPool: Pool;
   private readonly workers: string[] = [];
   private wake: NodeJS.Timeout | undefined;
   private started?: Promise<void>;
 
   constructor(private readonly deps: { databaseUrl: string; pool: Pool; transport: Mailer; logger: Logger }) {
+    this.bossPool = createPool(deps.databaseUrl, { max: 2, logger: deps.logger, applicationName: 'express-auth-chat/mail' });
     this.boss = new PgBoss({
-      connectionString: deps.databaseUrl,
+      // pg-boss's fetch, complete and delete were planned at every call (about 0.6 ms of PostgreSQL
+      // CPU a batch, more than the statements' own work); prepared, they are planned once.
+      db: asBossDb(this.bossPool),
       schema: SCHEMA,
-      max: 2,
-      application_name: 'express-auth-chat/mail',
       schedule: false,
       // Expired (a worker died mid-send) and dead-lettered jobs are moved on at this pace.
       maintenanceIntervalSeconds: 30,
@@ -105,9 +108,11 @@ export class MailQueue {
 
   async stop(): Promise<void> {
     clearTimeout(this.wake);
-    if (!this.started) return;
-    await this.started.catch(() => {});
-    await this.boss.stop({ graceful: true, wait: true, timeout: 5000 });
+    if (this.started) {
+      await this.started.catch(() => {});
+      await this.boss.stop({ graceful: true, wait: true, timeout: 5000 });
+    }
+    await this.bossPool.end().catch(() => {});
   }
 
   /** Queues `mail` with `db`'s transaction (or at once on the pool); the local worker wakes soon after the commit. */
