@@ -77,6 +77,7 @@ export class MailQueue {
   private readonly boss: PgBoss;
   /** pg-boss's connections: ours (db/pool.ts), so its statements are prepared once per connection, not planned at every fetch. */
   private readonly bossPool: Pool;
+  private closed = false;
   private readonly workers: string[] = [];
   private wake: NodeJS.Timeout | undefined;
   private started?: Promise<void>;
@@ -86,7 +87,9 @@ export class MailQueue {
     this.boss = new PgBoss({
       // pg-boss's fetch, complete and delete were planned at every call (about 0.6 ms of PostgreSQL
       // CPU a batch, more than the statements' own work); prepared, they are planned once.
-      db: asBossDb(this.bossPool),
+      // Once stopped, a late statement of its own (a fetch under way) answers nothing, as pg-boss's own
+      // closed pool does, instead of failing on an ended pool.
+      db: { executeSql: (text, values) => (this.closed ? Promise.resolve({ rows: [] }) : this.bossPool.query(text, values)) },
       schema: SCHEMA,
       schedule: false,
       // Expired (a worker died mid-send) and dead-lettered jobs are moved on at this pace.
@@ -112,6 +115,7 @@ export class MailQueue {
       await this.started.catch(() => {});
       await this.boss.stop({ graceful: true, wait: true, timeout: 5000 });
     }
+    this.closed = true;
     await this.bossPool.end().catch(() => {});
   }
 
