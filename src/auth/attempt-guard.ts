@@ -150,8 +150,8 @@ export class AttemptGuard {
   }
 
   /**
-   * release() as a step of the caller's transaction (the sign-in a success starts): one round trip
-   * and one commit fewer, and a sign-in refused when it completes (its password changed meanwhile)
+   * release() as a step of the caller's transaction (the sign-in a success starts): one commit
+   * fewer (the statement itself is still sent), and a sign-in refused when it completes (its password changed meanwhile)
    * keeps its attempt counted. Run it last there: the counters stay locked until the commit.
    */
   releaseIn(who: Attempter): (tx: Queryable) => Promise<void> {

@@ -34,6 +34,8 @@ export function handleChat(deps: {
   signIns: SocketSignIns;
   ended: (data: SocketData) => boolean;
   logger: Logger;
+  /** Whether other app processes may exist (an adapter carries messages between them). */
+  clustered: boolean;
   /** Work under way, so closing can wait for it before the pool goes. */
   track: <T>(p: Promise<T>) => Promise<T>;
 }): void {
@@ -43,7 +45,7 @@ export function handleChat(deps: {
   const latestHistory = sharedRead(() => messages.latest(HISTORY_SIZE));
   const everyoneOnline = sharedRead(() => presence.online());
   // History, presence, then the room: a crowd's history and list are encoded once.
-  const welcome = crowdWelcome(io, CHAT_ROOM);
+  const welcome = crowdWelcome(io, CHAT_ROOM, deps.clustered);
   announcePresence(io, CHAT_ROOM);
 
   io.on('connection', (socket: ChatSocket) => {
@@ -94,7 +96,7 @@ export function handleChat(deps: {
         (async () => {
           await added;
           await signIns.detach(ownerOf(socket.data), socket.id);
-          if (await presence.remove(user.id, socket.id)) announceLeave(io, CHAT_ROOM, user);
+          if (await presence.remove(user.id, socket.id)) announceLeave(io, CHAT_ROOM, user, deps.clustered);
         })(),
       ).catch((err) => logger.warn({ err: describeDbError(err), userId: user.id }, 'presence update on disconnect failed'));
     });

@@ -22,9 +22,9 @@ export interface Arrival {
  * encodes a broadcast (and its WebSocket frame) once; an emit to each socket encoded the 50 messages
  * and the whole list again for every one of them. Each socket still gets its own copy before it
  * joins the room, as before. The joins of a crowd reach each socket in one turn, so they leave in
- * one write (src/chat/coalescing-ws.ts). Resolves once the socket is welcomed (or gone); rejects for the whole crowd if that failed.
+ * one or two writes rather than one each (src/chat/coalescing-ws.ts). Resolves once the socket is welcomed (or gone); rejects for the whole crowd if that failed.
  */
-export function crowdWelcome(io: ChatServer, room: string): (arrival: Arrival) => Promise<void> {
+export function crowdWelcome(io: ChatServer, room: string, clustered: boolean): (arrival: Arrival) => Promise<void> {
   let crowd: { arrivals: Arrival[]; done: Promise<void> } | undefined;
 
   const welcome = (arrivals: Arrival[]) => {
@@ -45,7 +45,7 @@ export function crowdWelcome(io: ChatServer, room: string): (arrival: Arrival) =
       io.local.to(room).except(socket.id).emit('presence:join', { user });
       joiners.push(user);
     }
-    if (joiners.length) io.serverSideEmit('presence:joined', joiners);
+    if (joiners.length && clustered) io.serverSideEmit('presence:joined', joiners);
   };
 
   return (arrival) => {
@@ -95,8 +95,12 @@ export function announcePresence(io: ChatServer, room: string): void {
   });
 }
 
-/** A user's last socket is gone: here at once, on the other processes through one message. */
-export function announceLeave(io: ChatServer, room: string, user: ChatUser): void {
+/**
+ * A user's last socket is gone: here at once, on the other processes through one message.
+ * `clustered`: an adapter carries messages to other processes (without one there are none, and
+ * Socket.IO's in-memory adapter only warns at a serverSideEmit).
+ */
+export function announceLeave(io: ChatServer, room: string, user: ChatUser, clustered: boolean): void {
   io.local.to(room).emit('presence:leave', { user });
-  io.serverSideEmit('presence:left', [user]);
+  if (clustered) io.serverSideEmit('presence:left', [user]);
 }

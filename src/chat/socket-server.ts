@@ -96,6 +96,7 @@ export function createSocketLayer(deps: {
     signIns: deps.handshake.signIns,
     ended: (data) => recentlyEnded.has(data.sid ? sessionRoom(data.sid) : familyRoom(data.familyId!)),
     logger,
+    clustered: deps.adapter !== undefined,
     track,
   });
 
